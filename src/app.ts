@@ -1,0 +1,36 @@
+/**
+ * Building the HTTP application: Fastify under Nest, with every body read as raw bytes (the webhook's
+ * signature is over the exact bytes, and a body that fails to parse must still reach the signature check
+ * first) and JSON parsed only where a route wants it. Listening is separate, so tests can bind port 0.
+ */
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Config } from './config/config.js';
+import { openDatabase, type Sql } from './database/database.js';
+import { AppModule } from './app.module.js';
+import { ErrorBodyFilter } from './http/error-filter.js';
+import { createLogger, NestPinoLogger, type Logger } from './logging/logger.js';
+
+export interface PaywireApp {
+  app: NestFastifyApplication;
+  sql: Sql;
+  logger: Logger;
+}
+
+export async function createApp(config: Config, options: { sql?: Sql; logger?: Logger } = {}): Promise<PaywireApp> {
+  const pinoLogger = createLogger(config.logLevel);
+  const logger = options.logger ?? pinoLogger;
+  const sql = options.sql ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
+  const adapter = new FastifyAdapter({ bodyLimit: config.webhookBodyLimitBytes });
+  const fastify = adapter.getInstance();
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, sql, logger), adapter, {
+    logger: new NestPinoLogger(pinoLogger),
+    bodyParser: false,
+  });
+  app.useGlobalFilters(new ErrorBodyFilter(logger));
+  app.enableShutdownHooks();
+  return { app, sql, logger };
+}

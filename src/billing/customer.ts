@@ -1,0 +1,290 @@
+/**
+ * The billing core: `evolveCustomer(state, event) -> state` and `foldCustomer(events)`, pure functions of
+ * the Stripe events of one customer (SPEC section 5). The live projector, the replay and the `asOf` query
+ * all call `foldCustomer`/`evolveCustomer`, so they cannot disagree. Each event also gets an outcome:
+ * `applied`, `stale` (a terminal snapshot it may not undo), or `ignored` (a type the fold does not handle).
+ */
+import { dataObject, idOf, type LoggedEvent, type Outcome, type StripeObject } from './events.js';
+import { sortForFold } from './fold-order.js';
+
+export interface SubscriptionItemState {
+  priceId: string | null;
+  productId: string | null;
+  lookupKey: string | null;
+  quantity: number;
+}
+
+export interface SubscriptionState {
+  id: string;
+  status: string;
+  items: SubscriptionItemState[];
+  /** Seconds since the epoch, or null. */
+  currentPeriodEnd: number | null;
+  cancelAtPeriodEnd: boolean;
+  trialEnd: number | null;
+}
+
+export interface PurchaseState {
+  checkoutSessionId: string;
+  status: 'paid' | 'pending' | 'failed' | 'refunded';
+  amountTotal: number | null;
+  currency: string | null;
+  plan: string | null;
+  paymentIntentId: string | null;
+}
+
+export type InvoicePaymentStatus = 'ok' | 'past_due' | 'action_required';
+
+export interface CustomerState {
+  customerId: string;
+  userId: string | null;
+  email: string | null;
+  deleted: boolean;
+  subscriptions: Record<string, SubscriptionState>;
+  payment: {
+    invoiceStatus: InvoicePaymentStatus;
+    lastInvoiceId: string | null;
+    lastError: string | null;
+    openDisputes: string[];
+    /** Invoices that reached `paid` or `void`: a later failure of the same invoice may not undo them. */
+    settledInvoices: string[];
+  };
+  purchases: Record<string, PurchaseState>;
+  /** Lookup keys from Stripe's `entitlements.active_entitlement_summary.updated`. */
+  stripeEntitlements: Array<{ lookupKey: string; entitlementId: string }>;
+  /** Highest log position folded in (the `version` of the pushed state). */
+  version: number;
+  /** Highest `created` folded in, seconds since the epoch. */
+  lastCreated: number;
+}
+
+export interface Evolution {
+  state: CustomerState;
+  outcome: Outcome;
+  reason?: string;
+}
+
+export function emptyCustomer(customerId: string): CustomerState {
+  return {
+    customerId,
+    userId: null,
+    email: null,
+    deleted: false,
+    subscriptions: {},
+    payment: { invoiceStatus: 'ok', lastInvoiceId: null, lastError: null, openDisputes: [], settledInvoices: [] },
+    purchases: {},
+    stripeEntitlements: [],
+    version: 0,
+    lastCreated: 0,
+  };
+}
+
+const SUBSCRIPTION_SNAPSHOTS = new Set([
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'customer.subscription.paused',
+  'customer.subscription.resumed',
+  'customer.subscription.pending_update_applied',
+]);
+
+const TERMINAL_SUBSCRIPTION_STATUSES = new Set(['canceled', 'incomplete_expired']);
+
+const str = (value: unknown): string | null => (typeof value === 'string' && value.length > 0 ? value : null);
+const num = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
+const metadataOf = (object: StripeObject): Record<string, unknown> =>
+  (object.metadata && typeof object.metadata === 'object' ? object.metadata : {}) as Record<string, unknown>;
+
+function readItems(subscription: StripeObject): Array<SubscriptionItemState & { periodEnd: number | null }> {
+  const list = (subscription.items as { data?: StripeObject[] } | undefined)?.data ?? [];
+  return list.map((item) => {
+    const price = (item.price ?? item.plan ?? {}) as StripeObject;
+    return {
+      priceId: str(price.id),
+      productId: idOf(price.product) ?? null,
+      lookupKey: str(price.lookup_key),
+      quantity: num(item.quantity) ?? 1,
+      periodEnd: num(item.current_period_end),
+    };
+  });
+}
+
+/** Reads a subscription snapshot. Since API version 2025-03-31 the period lives on the items. */
+export function readSubscription(subscription: StripeObject): SubscriptionState {
+  const items = readItems(subscription);
+  const itemEnds = items.map((item) => item.periodEnd).filter((end): end is number => end !== null);
+  return {
+    id: subscription.id!,
+    status: str(subscription.status) ?? 'incomplete',
+    items: items.map(({ periodEnd: _periodEnd, ...item }) => item),
+    currentPeriodEnd: num(subscription.current_period_end) ?? (itemEnds.length ? Math.max(...itemEnds) : null),
+    cancelAtPeriodEnd: subscription.cancel_at_period_end === true,
+    trialEnd: num(subscription.trial_end),
+  };
+}
+
+type Handler = (state: CustomerState, object: StripeObject, event: LoggedEvent) => Evolution;
+
+const applied = (state: CustomerState): Evolution => ({ state, outcome: 'applied' });
+const stale = (state: CustomerState, reason: string): Evolution => ({ state, outcome: 'stale', reason });
+
+function onCustomer(state: CustomerState, object: StripeObject, event: LoggedEvent): Evolution {
+  if (event.type === 'customer.deleted') return applied({ ...state, deleted: true });
+  if (state.deleted) return stale(state, 'customer already deleted');
+  return applied({
+    ...state,
+    email: str(object.email) ?? state.email,
+    userId: str(metadataOf(object).userId) ?? state.userId,
+  });
+}
+
+function onSubscription(state: CustomerState, object: StripeObject): Evolution {
+  if (!object.id) return { state, outcome: 'failed', reason: 'subscription without id' };
+  const previous = state.subscriptions[object.id];
+  const next = readSubscription(object);
+  if (previous && TERMINAL_SUBSCRIPTION_STATUSES.has(previous.status) && !TERMINAL_SUBSCRIPTION_STATUSES.has(next.status)) {
+    return stale(state, `subscription already ${previous.status}`);
+  }
+  return applied({ ...state, subscriptions: { ...state.subscriptions, [next.id]: next } });
+}
+
+function onInvoice(status: InvoicePaymentStatus): Handler {
+  return (state, object) => {
+    const invoiceId = str(object.id);
+    if (status !== 'ok' && invoiceId && state.payment.settledInvoices.includes(invoiceId)) {
+      return stale(state, 'invoice already settled');
+    }
+    const settles = status === 'ok' && invoiceId && !state.payment.settledInvoices.includes(invoiceId);
+    const error = (object.last_finalization_error as { message?: unknown } | null | undefined)?.message;
+    return applied({
+      ...state,
+      payment: {
+        ...state.payment,
+        invoiceStatus: status,
+        lastInvoiceId: invoiceId ?? state.payment.lastInvoiceId,
+        lastError: status === 'ok' ? null : (str(error) ?? (status === 'past_due' ? 'payment_failed' : 'action_required')),
+        settledInvoices: settles ? [...state.payment.settledInvoices, invoiceId] : state.payment.settledInvoices,
+      },
+    });
+  };
+}
+
+function onDispute(open: boolean): Handler {
+  return (state, object) => {
+    const id = str(object.id);
+    if (!id) return { state, outcome: 'failed', reason: 'dispute without id' };
+    const others = state.payment.openDisputes.filter((dispute) => dispute !== id);
+    return applied({ ...state, payment: { ...state.payment, openDisputes: open ? [...others, id].sort() : others } });
+  };
+}
+
+function onCheckoutCompleted(state: CustomerState, object: StripeObject): Evolution {
+  const metadata = metadataOf(object);
+  const userId = str(metadata.userId) ?? str(object.client_reference_id) ?? state.userId;
+  const next = { ...state, userId };
+  // A subscription-mode checkout grants nothing itself: its subscription's items do (SPEC section 5).
+  if (object.mode !== 'payment' || !object.id) return applied(next);
+  const existing = state.purchases[object.id];
+  const status: PurchaseState['status'] =
+    existing?.status === 'refunded' ? 'refunded' : object.payment_status === 'paid' ? 'paid' : 'pending';
+  return applied({
+    ...next,
+    purchases: {
+      ...state.purchases,
+      [object.id]: {
+        checkoutSessionId: object.id,
+        status,
+        amountTotal: num(object.amount_total),
+        currency: str(object.currency),
+        plan: str(metadata.plan),
+        paymentIntentId: idOf(object.payment_intent) ?? null,
+      },
+    },
+  });
+}
+
+function onAsyncPayment(status: 'paid' | 'failed'): Handler {
+  return (state, object, event) => {
+    const id = str(object.id);
+    const existing = id ? state.purchases[id] : undefined;
+    if (!existing) return onCheckoutCompleted(state, { ...object, payment_status: status === 'paid' ? 'paid' : 'unpaid' });
+    if (existing.status === 'refunded') return stale(state, `purchase already refunded (${event.type})`);
+    return applied({ ...state, purchases: { ...state.purchases, [existing.checkoutSessionId]: { ...existing, status } } });
+  };
+}
+
+function onRefund(state: CustomerState, object: StripeObject): Evolution {
+  // Only a full refund revokes the purchase (SPEC section 5); a partial one leaves it in place.
+  if (object.refunded !== true) return applied(state);
+  const paymentIntentId = idOf(object.payment_intent);
+  const purchase = Object.values(state.purchases).find((p) => paymentIntentId && p.paymentIntentId === paymentIntentId);
+  if (!purchase) return applied(state);
+  return applied({
+    ...state,
+    purchases: { ...state.purchases, [purchase.checkoutSessionId]: { ...purchase, status: 'refunded' } },
+  });
+}
+
+function onEntitlementSummary(state: CustomerState, object: StripeObject): Evolution {
+  const list = (object.entitlements as { data?: StripeObject[] } | undefined)?.data ?? [];
+  const stripeEntitlements = list
+    .map((entitlement) => ({ lookupKey: str(entitlement.lookup_key) ?? '', entitlementId: str(entitlement.id) ?? '' }))
+    .filter((entitlement) => entitlement.lookupKey !== '')
+    .sort((a, b) => a.lookupKey.localeCompare(b.lookupKey));
+  return applied({ ...state, stripeEntitlements });
+}
+
+const notableOnly: Handler = (state) => applied(state);
+
+const HANDLERS: Record<string, Handler> = {
+  'customer.created': onCustomer,
+  'customer.updated': onCustomer,
+  'customer.deleted': onCustomer,
+  ...Object.fromEntries([...SUBSCRIPTION_SNAPSHOTS].map((type) => [type, onSubscription])),
+  'customer.subscription.trial_will_end': notableOnly,
+  'invoice.paid': onInvoice('ok'),
+  'invoice.payment_succeeded': onInvoice('ok'),
+  'invoice.payment_failed': onInvoice('past_due'),
+  'invoice.payment_action_required': onInvoice('action_required'),
+  'charge.dispute.created': onDispute(true),
+  'charge.dispute.closed': onDispute(false),
+  'checkout.session.completed': onCheckoutCompleted,
+  'checkout.session.async_payment_succeeded': onAsyncPayment('paid'),
+  'checkout.session.async_payment_failed': onAsyncPayment('failed'),
+  'charge.refunded': onRefund,
+  'entitlements.active_entitlement_summary.updated': onEntitlementSummary,
+};
+
+/** Event types whose effect is on one customer's state. */
+export function isCustomerEventType(type: string): boolean {
+  return type in HANDLERS;
+}
+
+export function evolveCustomer(state: CustomerState, event: LoggedEvent): Evolution {
+  const tracked = {
+    ...state,
+    version: Math.max(state.version, event.position),
+    lastCreated: Math.max(state.lastCreated, event.created),
+  };
+  const handler = HANDLERS[event.type];
+  if (!handler) return { state: tracked, outcome: 'ignored' };
+  return handler(tracked, dataObject(event), event);
+}
+
+export interface CustomerFold {
+  state: CustomerState;
+  outcomes: Map<string, Evolution['outcome']>;
+}
+
+/** Folds a customer's events in fold order (SPEC section 3). */
+export function foldCustomer(customerId: string, events: readonly LoggedEvent[]): CustomerFold {
+  let state = emptyCustomer(customerId);
+  const outcomes = new Map<string, Outcome>();
+  for (const { event } of sortForFold(events)) {
+    const evolution = evolveCustomer(state, event);
+    state = evolution.state;
+    outcomes.set(event.id, evolution.outcome);
+  }
+  return { state, outcomes };
+}
+

@@ -1,0 +1,135 @@
+/**
+ * The database seam. TypeORM owns the schema (migrations in `migrations/`, run by the TypeORM CLI through
+ * `ormconfig.ts` and at start-up), while the running service talks SQL through this small `Sql` port:
+ * the hot paths are hand-written statements (`INSERT … SELECT unnest … ON CONFLICT`, advisory locks,
+ * keyset pages) where an ORM adds cost and nothing else. Two adapters implement it: a `pg` pool for a real
+ * PostgreSQL server, and embedded PGlite when `DATABASE_URL` is unset. PGlite is a single in-process
+ * session, so its transactions must be exclusive; its own `transaction()` queues every other query until
+ * the transaction ends, which TypeORM's PGlite shim does not do, hence this port rather than TypeORM's
+ * query runner.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { PGliteDriver, getPGliteInstance } from 'typeorm-pglite';
+import { EventLogSchema1763900000000 } from '../../migrations/1763900000000-EventLogSchema.js';
+import { Projections1763900100000 } from '../../migrations/1763900100000-Projections.js';
+
+export const MIGRATIONS = [EventLogSchema1763900000000, Projections1763900100000];
+
+export interface SqlExecutor {
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface Sql extends SqlExecutor {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseTarget {
+  /** A postgres:// URL, or undefined for embedded PGlite. */
+  url?: string;
+  /** Where PGlite keeps its files; `memory://` keeps nothing. */
+  dataDir: string;
+}
+
+export function pgliteDir(dataDir: string): string | undefined {
+  if (dataDir.startsWith('memory://')) return undefined;
+  const dir = join(dataDir, 'pgdata');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** The TypeORM DataSource for the migrations; also what `ormconfig.ts` hands the TypeORM CLI. */
+export function createDataSource(target: DatabaseTarget): DataSource {
+  const common = { migrations: MIGRATIONS, migrationsTableName: 'paywire_migrations', logging: false } as const;
+  if (target.url) {
+    return new DataSource({ type: 'postgres', url: target.url, ...common });
+  }
+  return new DataSource({
+    type: 'postgres',
+    driver: new PGliteDriver({ dataDir: pgliteDir(target.dataDir) }).driver,
+    ...common,
+  });
+}
+
+export async function migrate(target: DatabaseTarget): Promise<string[]> {
+  const dataSource = createDataSource(target);
+  await dataSource.initialize();
+  try {
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    return applied.map((migration) => migration.name);
+  } finally {
+    // For PGlite, destroying the DataSource would close the shared in-process instance the service uses.
+    if (target.url) await dataSource.destroy();
+  }
+}
+
+class PostgresSql implements Sql {
+  readonly kind = 'postgres';
+  constructor(private readonly pool: pg.Pool) {}
+
+  async query<T>(text: string, params?: unknown[]): Promise<T[]> {
+    const result = await this.pool.query(text, params);
+    return result.rows as T[];
+  }
+
+  async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work({
+        query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[],
+      });
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+type PGliteLike = Awaited<ReturnType<typeof getPGliteInstance>>;
+
+class EmbeddedSql implements Sql {
+  readonly kind = 'pglite';
+  constructor(private readonly db: PGliteLike) {}
+
+  async query<T>(text: string, params?: unknown[]): Promise<T[]> {
+    return (await this.db.query<T>(text, params)).rows;
+  }
+
+  async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) =>
+      work({ query: async <R>(text: string, params?: unknown[]) => (await tx.query<R>(text, params)).rows }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+/** Applies pending migrations, then opens the service's connection. */
+export async function openDatabase(target: DatabaseTarget, poolSize = 16): Promise<Sql> {
+  await migrate(target);
+  if (target.url) {
+    const pool = new pg.Pool({ connectionString: target.url, max: poolSize, connectionTimeoutMillis: 5000 });
+    // An idle client that loses its server emits 'error'; without a listener that would kill the process.
+    pool.on('error', () => undefined);
+    return new PostgresSql(pool);
+  }
+  return new EmbeddedSql(await getPGliteInstance());
+}
+
+export const SQL = Symbol('paywire.sql');

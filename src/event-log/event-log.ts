@@ -1,0 +1,177 @@
+/**
+ * The append-only Stripe event log (SPEC section 3). `appendEvent` resolves only after the event's row is
+ * committed, so the webhook can answer 200 knowing the event is durable; a duplicate id resolves as
+ * `duplicate: true` and never makes a second row.
+ *
+ * Appends are group-committed: one transaction at a time writes every event that arrived while the
+ * previous one was committing, in one `INSERT … SELECT unnest(…) ON CONFLICT DO NOTHING`. That costs a
+ * lone event nothing (it is flushed at once) and turns 64 concurrent deliveries into a handful of
+ * commits. Each batch takes a transaction-scoped advisory lock before drawing positions from the sequence,
+ * so positions become visible in increasing order even with several Paywire instances, and a reader that
+ * follows `position` cannot skip an event that commits late.
+ */
+import type { LoggedEvent } from '../billing/events.js';
+import type { Sql, SqlExecutor } from '../database/database.js';
+
+export interface EventToAppend {
+  id: string;
+  type: string;
+  /** `event.created`, seconds since the epoch. */
+  created: number;
+  livemode: boolean;
+  apiVersion: string | null;
+  account: string | null;
+  customerId: string | null;
+  objectId: string | null;
+  /** The verified request body, stored as the `payload` jsonb. */
+  body: string;
+}
+
+export interface AppendResult {
+  duplicate: boolean;
+  /** The event's log position when this call stored it; null for a duplicate. */
+  position: number | null;
+}
+
+interface PendingAppend {
+  event: EventToAppend;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Any constant shared by every Paywire instance on the database; it names the log's append lock. */
+const APPEND_LOCK = 0x5061_7977;
+const MAX_BATCH = 500;
+
+export class EventLog {
+  private pending: PendingAppend[] = [];
+  private flushing = false;
+  private readonly listeners: Array<(positions: number[]) => void> = [];
+
+  constructor(private readonly sql: Sql) {}
+
+  /** Called after each commit with the positions it stored. */
+  onAppended(listener: (positions: number[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  appendEvent(event: EventToAppend): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ event, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, MAX_BATCH);
+        await this.commitBatch(batch);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async commitBatch(batch: PendingAppend[]): Promise<void> {
+    let stored: Map<string, number>;
+    try {
+      stored = await this.sql.transaction((tx) => insertEvents(tx, uniqueEvents(batch)));
+    } catch (error) {
+      if (batch.length === 1 || !isDataException(error)) {
+        for (const append of batch) append.reject(error);
+        return;
+      }
+      // One bad row (say, a payload PostgreSQL's jsonb refuses) must not fail its neighbours: retry alone.
+      for (const append of batch) await this.commitBatch([append]);
+      return;
+    }
+    const answered = new Set<string>();
+    for (const { event, resolve } of batch) {
+      const position = stored.get(event.id);
+      const first = position !== undefined && !answered.has(event.id);
+      answered.add(event.id);
+      resolve(first ? { duplicate: false, position } : { duplicate: true, position: null });
+    }
+    if (stored.size > 0) {
+      const positions = [...stored.values()].sort((a, b) => a - b);
+      for (const listener of this.listeners) listener(positions);
+    }
+  }
+
+  /** Events after `position`, in position order. Positions commit in order, so this never skips one. */
+  readAfter(position: number, limit: number): Promise<LoggedEvent[]> {
+    return readEventsAfter(this.sql, position, limit);
+  }
+
+  async head(): Promise<number> {
+    const [row] = await this.sql.query<{ head: string | number | null }>(`SELECT max(position) AS head FROM stripe_events`);
+    return Number(row?.head ?? 0);
+  }
+}
+
+export interface EventRow {
+  id: string;
+  type: string;
+  created: string | number;
+  position: string | number;
+  payload: LoggedEvent['payload'];
+}
+
+/** Reads the log after `position` through any executor (the projector reads inside its transaction). */
+export async function readEventsAfter(db: SqlExecutor, position: number, limit: number): Promise<LoggedEvent[]> {
+  const rows = await db.query<EventRow>(
+    `SELECT id, type, extract(epoch FROM created)::bigint AS created, position, payload
+       FROM stripe_events WHERE position > $1 ORDER BY position LIMIT $2`,
+    [position, limit],
+  );
+  return rows.map(toLoggedEvent);
+}
+
+export function toLoggedEvent(row: EventRow): LoggedEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    created: Number(row.created),
+    position: Number(row.position),
+    payload: row.payload,
+  };
+}
+
+/** SQLSTATE class 22: the row itself is bad, not the database. */
+function isDataException(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('22');
+}
+
+function uniqueEvents(batch: PendingAppend[]): EventToAppend[] {
+  const byId = new Map<string, EventToAppend>();
+  for (const { event } of batch) if (!byId.has(event.id)) byId.set(event.id, event);
+  return [...byId.values()];
+}
+
+async function insertEvents(tx: SqlExecutor, events: EventToAppend[]): Promise<Map<string, number>> {
+  await tx.query(`SELECT pg_advisory_xact_lock($1)`, [APPEND_LOCK]);
+  const rows = await tx.query<{ id: string; position: string | number }>(
+    `INSERT INTO stripe_events (id, type, created, livemode, api_version, account, customer_id, object_id, payload)
+     SELECT id, type, to_timestamp(created), livemode, api_version, account, customer_id, object_id, body::jsonb
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+            WITH ORDINALITY AS e(id, type, created, livemode, api_version, account, customer_id, object_id, body, ord)
+      ORDER BY ord
+     ON CONFLICT (id) DO NOTHING
+     RETURNING id, position`,
+    [
+      events.map((e) => e.id),
+      events.map((e) => e.type),
+      events.map((e) => e.created),
+      events.map((e) => e.livemode),
+      events.map((e) => e.apiVersion),
+      events.map((e) => e.account),
+      events.map((e) => e.customerId),
+      events.map((e) => e.objectId),
+      events.map((e) => e.body),
+    ],
+  );
+  return new Map(rows.map((row) => [row.id, Number(row.position)]));
+}

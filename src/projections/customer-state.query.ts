@@ -1,0 +1,34 @@
+/**
+ * Reading a customer's billing state: the current projection, or the state as of a past instant, folded
+ * from the log with the same billing core the projector uses (SPEC section 4, `?asOf=`).
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { billingState, type BillingState } from '../billing/billing-state.js';
+import type { Catalog } from '../billing/catalog.js';
+import { foldCustomer } from '../billing/customer.js';
+import { SQL, type Sql } from '../database/database.js';
+import { CATALOG } from './catalog.provider.js';
+import { foldProducts } from './project-batch.js';
+import { loadCustomerEvents, loadProductEvents } from './projection-store.js';
+
+@Injectable()
+export class CustomerStateQuery {
+  constructor(
+    @Inject(SQL) private readonly sql: Sql,
+    @Inject(CATALOG) private readonly catalog: Catalog,
+  ) {}
+
+  async current(customerId: string): Promise<BillingState | null> {
+    const [row] = await this.sql.query<{ view: BillingState }>(`SELECT view FROM billing_customers WHERE customer_id = $1`, [customerId]);
+    return row?.view ?? null;
+  }
+
+  /** The state folded from the customer's events with `created` at or before `asOf`. */
+  async asOf(customerId: string, asOf: Date): Promise<BillingState | null> {
+    const seconds = Math.floor(asOf.getTime() / 1000);
+    const events = await loadCustomerEvents(this.sql, customerId, { asOf: seconds });
+    if (events.length === 0) return null;
+    const products = foldProducts(await loadProductEvents(this.sql, { asOf: seconds }));
+    return billingState(foldCustomer(customerId, events).state, this.catalog, products);
+  }
+}

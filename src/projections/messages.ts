@@ -1,0 +1,17 @@
+/**
+ * The messages on the @nestjs/cqrs event bus: the log says it grew, the projector says whose state
+ * changed (after its transaction committed), the replay says it swapped in rebuilt tables.
+ */
+import type { BillingState } from '../billing/billing-state.js';
+
+export class StripeEventsAppended {
+  constructor(public readonly positions: readonly number[]) {}
+}
+
+export class CustomerStateChanged {
+  constructor(public readonly state: BillingState) {}
+}
+
+export class ProjectionsRebuilt {
+  constructor(public readonly head: number) {}
+}

@@ -1,0 +1,180 @@
+/**
+ * Folding a batch of log events into projection tables, inside the caller's transaction. The live
+ * projector and the replay both call `projectBatch`, and it calls the billing core, so all three paths
+ * produce the same state.
+ *
+ * Steps for each event, in log position order: route it to a customer (directly, or through a link an
+ * earlier event made); then either evolve that customer's state (the event is newer than everything the
+ * state reflects) or mark the customer for a re-fold from the log (the event is late, or shares a second
+ * with what is already folded, where the causal rank may reorder it). A product event re-folds the product
+ * features and re-derives the entitlements of every customer holding the product. An exception from the
+ * core marks that event `failed` and the batch goes on: a poison event does not stop the others.
+ */
+import { billingState, type BillingState } from '../billing/billing-state.js';
+import type { Catalog } from '../billing/catalog.js';
+import { emptyCustomer, evolveCustomer, foldCustomer, isCustomerEventType, type CustomerState } from '../billing/customer.js';
+import type { LoggedEvent } from '../billing/events.js';
+import { sortForFold } from '../billing/fold-order.js';
+import { evolveProducts, isProductEventType, type ProductFeatures } from '../billing/products.js';
+import { routeLoggedEvent } from '../billing/routing.js';
+import type { SqlExecutor } from '../database/database.js';
+import {
+  addLinks,
+  assignCustomer,
+  customersHoldingProducts,
+  loadCustomerEvents,
+  loadCustomerStates,
+  loadProductEvents,
+  loadProducts,
+  resolveLinks,
+  saveCustomer,
+  saveOutcomes,
+  saveProducts,
+  unlinkedEvents,
+  type OutcomeUpdate,
+  type Tables,
+} from './projection-store.js';
+
+export interface BatchResult {
+  /** The new state of every customer this batch changed, for publishing after the commit. */
+  changed: BillingState[];
+  outcomes: OutcomeUpdate[];
+}
+
+export function foldProducts(events: readonly LoggedEvent[]): ProductFeatures {
+  return sortForFold(events).reduce<ProductFeatures>((products, { event }) => evolveProducts(products, event), {});
+}
+
+/** Compares two folded states, ignoring the bookkeeping that every event moves. */
+function sameBilling(a: CustomerState, b: CustomerState): boolean {
+  const strip = ({ version: _v, lastCreated: _c, ...rest }: CustomerState) => rest;
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+}
+
+export async function projectBatch(
+  tx: SqlExecutor,
+  tables: Tables,
+  events: readonly LoggedEvent[],
+  catalog: Catalog,
+): Promise<BatchResult> {
+  if (events.length === 0) return { changed: [], outcomes: [] };
+  const upTo = events[events.length - 1].position;
+  const outcomes = new Map<string, OutcomeUpdate>();
+  const routed = new Map<string, string>();
+  const customerIds = new Set<string>();
+
+  // Route every event first: links made in this batch route later events of the same batch.
+  for (const event of events) {
+    if (isProductEventType(event.type)) continue;
+    const routing = routeLoggedEvent(event);
+    let customerId = routing.customerId;
+    if (!customerId) customerId = await resolveLinks(tx, tables, routing.references);
+    if (customerId && routing.links.length > 0) {
+      const fresh = await addLinks(tx, tables, routing.links, customerId);
+      if (fresh.length > 0) {
+        for (const waiting of await unlinkedEvents(tx, upTo)) {
+          if (routeLoggedEvent(waiting).references.some((id) => fresh.includes(id))) {
+            await assignCustomer(tx, [waiting.id], customerId);
+            customerIds.add(customerId);
+            routed.set(waiting.id, customerId);
+          }
+        }
+      }
+    }
+    if (customerId) {
+      routed.set(event.id, customerId);
+      customerIds.add(customerId);
+    } else {
+      outcomes.set(event.id, {
+        id: event.id,
+        outcome: isCustomerEventType(event.type) ? 'unlinked' : 'ignored',
+        reason: isCustomerEventType(event.type) ? 'no customer on the event or its linked objects' : null,
+        customerId: null,
+      });
+    }
+  }
+
+  const states = await loadCustomerStates(tx, tables, [...customerIds]);
+  const refold = new Set<string>();
+  const lateEvents = new Map<string, string[]>();
+  for (const event of events) {
+    const customerId = routed.get(event.id);
+    if (!customerId) continue;
+    const state = states.get(customerId) ?? emptyCustomer(customerId);
+    if (refold.has(customerId) || (state.version > 0 && event.created <= state.lastCreated)) {
+      refold.add(customerId);
+      lateEvents.set(customerId, [...(lateEvents.get(customerId) ?? []), event.id]);
+      continue;
+    }
+    try {
+      const evolution = evolveCustomer(state, event);
+      states.set(customerId, evolution.state);
+      outcomes.set(event.id, { id: event.id, outcome: evolution.outcome, reason: evolution.reason ?? null, customerId });
+    } catch (error) {
+      outcomes.set(event.id, { id: event.id, outcome: 'failed', reason: describe(error), customerId });
+    }
+  }
+  // Events routed through a link made in this batch may predate it: their customers are re-folded too.
+  for (const [eventId, customerId] of routed) {
+    if (!events.some((event) => event.id === eventId)) refold.add(customerId);
+  }
+
+  for (const customerId of refold) {
+    const previous = states.get(customerId) ?? emptyCustomer(customerId);
+    const history = await loadCustomerEvents(tx, customerId, { upTo });
+    let fold;
+    try {
+      fold = foldCustomer(customerId, history);
+    } catch (error) {
+      for (const eventId of lateEvents.get(customerId) ?? []) {
+        outcomes.set(eventId, { id: eventId, outcome: 'failed', reason: describe(error), customerId });
+      }
+      continue;
+    }
+    states.set(customerId, fold.state);
+    const unchanged = sameBilling(previous, fold.state);
+    for (const event of history) {
+      const late = lateEvents.get(customerId)?.includes(event.id);
+      const linkedNow = routed.get(event.id) === customerId && !events.some((e) => e.id === event.id);
+      if (!late && !linkedNow) continue;
+      const outcome = fold.outcomes.get(event.id) ?? 'ignored';
+      outcomes.set(event.id, {
+        id: event.id,
+        // An older event that changes nothing is stale for the rows it touches (SPEC section 3).
+        outcome: late && unchanged && outcome === 'applied' ? 'stale' : outcome,
+        reason: late && unchanged && outcome === 'applied' ? 'older than the state it would change' : null,
+        customerId,
+      });
+    }
+  }
+
+  // Product features apply to every customer holding the product, from that event on.
+  const productEvents = events.filter((event) => isProductEventType(event.type));
+  let products = await loadProducts(tx, tables);
+  const reviewed = new Set(states.keys());
+  if (productEvents.length > 0) {
+    const next = foldProducts(await loadProductEvents(tx, { upTo }));
+    const changedProducts = [...new Set([...Object.keys(products), ...Object.keys(next)])].filter(
+      (id) => JSON.stringify(products[id] ?? []) !== JSON.stringify(next[id] ?? []),
+    );
+    products = next;
+    await saveProducts(tx, tables, products);
+    for (const event of productEvents) outcomes.set(event.id, { id: event.id, outcome: 'applied', reason: null, customerId: null });
+    const holders = (await customersHoldingProducts(tx, tables, changedProducts)).filter((id) => !reviewed.has(id));
+    for (const [id, state] of await loadCustomerStates(tx, tables, holders)) states.set(id, state);
+  }
+
+  const changed: BillingState[] = [];
+  for (const [customerId, state] of states) {
+    const view = billingState(state, catalog, products);
+    await saveCustomer(tx, tables, state, view);
+    changed.push(view);
+  }
+  const updates = [...outcomes.values()];
+  await saveOutcomes(tx, updates);
+  return { changed, outcomes: updates };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 500) : 'unknown error';
+}

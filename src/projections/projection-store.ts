@@ -1,0 +1,216 @@
+/**
+ * SQL for the projection tables. Every function takes the transaction it runs in and the set of tables
+ * to write (`live`, or the `_next` copies a replay builds), so the projector and the replay share them.
+ */
+import type { BillingState } from '../billing/billing-state.js';
+import type { CustomerState } from '../billing/customer.js';
+import type { LoggedEvent, Outcome } from '../billing/events.js';
+import type { ProductFeatures } from '../billing/products.js';
+import type { SqlExecutor } from '../database/database.js';
+import { toLoggedEvent, type EventRow } from '../event-log/event-log.js';
+
+export const PROJECTION_TABLES = [
+  'billing_customers',
+  'billing_subscriptions',
+  'billing_entitlements',
+  'billing_products',
+  'billing_links',
+] as const;
+
+export interface Tables {
+  customers: string;
+  subscriptions: string;
+  entitlements: string;
+  products: string;
+  links: string;
+}
+
+export function tablesWithSuffix(suffix: string): Tables {
+  return {
+    customers: `billing_customers${suffix}`,
+    subscriptions: `billing_subscriptions${suffix}`,
+    entitlements: `billing_entitlements${suffix}`,
+    products: `billing_products${suffix}`,
+    links: `billing_links${suffix}`,
+  };
+}
+
+export const LIVE_TABLES = tablesWithSuffix('');
+
+const EVENT_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position, payload`;
+
+export async function loadCustomerStates(tx: SqlExecutor, tables: Tables, ids: string[]): Promise<Map<string, CustomerState>> {
+  if (ids.length === 0) return new Map();
+  const rows = await tx.query<{ customer_id: string; state: CustomerState }>(
+    `SELECT customer_id, state FROM ${tables.customers} WHERE customer_id = ANY($1::text[])`,
+    [ids],
+  );
+  return new Map(rows.map((row) => [row.customer_id, row.state]));
+}
+
+/** The customer's events up to `upTo` (a log position), or with `created` up to `asOf` (seconds). */
+export async function loadCustomerEvents(
+  tx: SqlExecutor,
+  customerId: string,
+  bound: { upTo: number } | { asOf: number },
+): Promise<LoggedEvent[]> {
+  const rows =
+    'upTo' in bound
+      ? await tx.query<EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE customer_id = $1 AND position <= $2 ORDER BY position`,
+          [customerId, bound.upTo],
+        )
+      : await tx.query<EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE customer_id = $1 AND created <= to_timestamp($2) ORDER BY position`,
+          [customerId, bound.asOf],
+        );
+  return rows.map(toLoggedEvent);
+}
+
+export async function loadProductEvents(tx: SqlExecutor, bound: { upTo: number } | { asOf: number }): Promise<LoggedEvent[]> {
+  const rows =
+    'upTo' in bound
+      ? await tx.query<EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE type LIKE 'product.%' AND position <= $1 ORDER BY position`,
+          [bound.upTo],
+        )
+      : await tx.query<EventRow>(
+          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE type LIKE 'product.%' AND created <= to_timestamp($1) ORDER BY position`,
+          [bound.asOf],
+        );
+  return rows.map(toLoggedEvent);
+}
+
+export async function loadProducts(tx: SqlExecutor, tables: Tables): Promise<ProductFeatures> {
+  const rows = await tx.query<{ product_id: string; features: string[] }>(`SELECT product_id, features FROM ${tables.products}`);
+  return Object.fromEntries(rows.map((row) => [row.product_id, row.features]));
+}
+
+export async function saveProducts(tx: SqlExecutor, tables: Tables, products: ProductFeatures): Promise<void> {
+  await tx.query(`DELETE FROM ${tables.products}`);
+  const ids = Object.keys(products);
+  if (ids.length === 0) return;
+  await tx.query(
+    `INSERT INTO ${tables.products} (product_id, features)
+     SELECT id, string_to_array(features, ',') FROM unnest($1::text[], $2::text[]) AS p(id, features)`,
+    [ids, ids.map((id) => products[id].join(','))],
+  );
+}
+
+export async function customersHoldingProducts(tx: SqlExecutor, tables: Tables, productIds: string[]): Promise<string[]> {
+  const rows = await tx.query<{ customer_id: string }>(
+    `SELECT DISTINCT customer_id FROM ${tables.subscriptions} WHERE product_ids && $1::text[]`,
+    [productIds],
+  );
+  return rows.map((row) => row.customer_id);
+}
+
+export async function resolveLinks(tx: SqlExecutor, tables: Tables, objectIds: string[]): Promise<string | null> {
+  if (objectIds.length === 0) return null;
+  const rows = await tx.query<{ customer_id: string }>(
+    `SELECT customer_id FROM ${tables.links} WHERE object_id = ANY($1::text[]) ORDER BY object_id LIMIT 1`,
+    [objectIds],
+  );
+  return rows[0]?.customer_id ?? null;
+}
+
+/** Records links; returns the ids that were not linked before (the first link of an id wins). */
+export async function addLinks(tx: SqlExecutor, tables: Tables, objectIds: string[], customerId: string): Promise<string[]> {
+  if (objectIds.length === 0) return [];
+  const rows = await tx.query<{ object_id: string }>(
+    `INSERT INTO ${tables.links} (object_id, customer_id) SELECT unnest($1::text[]), $2
+     ON CONFLICT (object_id) DO NOTHING RETURNING object_id`,
+    [objectIds, customerId],
+  );
+  return rows.map((row) => row.object_id);
+}
+
+export async function unlinkedEvents(tx: SqlExecutor, upTo: number): Promise<LoggedEvent[]> {
+  const rows = await tx.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE customer_id IS NULL AND outcome = 'unlinked' AND position <= $1`,
+    [upTo],
+  );
+  return rows.map(toLoggedEvent);
+}
+
+export async function assignCustomer(tx: SqlExecutor, eventIds: string[], customerId: string): Promise<void> {
+  await tx.query(`UPDATE stripe_events SET customer_id = $2 WHERE id = ANY($1::text[])`, [eventIds, customerId]);
+}
+
+export async function saveCustomer(
+  tx: SqlExecutor,
+  tables: Tables,
+  state: CustomerState,
+  view: BillingState,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO ${tables.customers} (customer_id, user_id, email, deleted, state, view, version, updated_at)
+     VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, now())
+     ON CONFLICT (customer_id) DO UPDATE SET user_id = EXCLUDED.user_id, email = EXCLUDED.email,
+       deleted = EXCLUDED.deleted, state = EXCLUDED.state, view = EXCLUDED.view, version = EXCLUDED.version,
+       updated_at = now()`,
+    [state.customerId, state.userId, state.email, state.deleted, JSON.stringify(state), JSON.stringify(view), state.version],
+  );
+  await tx.query(`DELETE FROM ${tables.subscriptions} WHERE customer_id = $1`, [state.customerId]);
+  if (view.subscriptions.length > 0) {
+    await tx.query(
+      `INSERT INTO ${tables.subscriptions} (subscription_id, customer_id, status, product_ids, view)
+       SELECT id, $1, status, string_to_array(products, ','), view::jsonb
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS s(id, status, products, view)
+       ON CONFLICT (subscription_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
+         product_ids = EXCLUDED.product_ids, view = EXCLUDED.view`,
+      [
+        state.customerId,
+        view.subscriptions.map((s) => s.id),
+        view.subscriptions.map((s) => s.status),
+        view.subscriptions.map((s) => [...new Set(s.items.map((item) => item.productId).filter(Boolean))].join(',')),
+        view.subscriptions.map((s) => JSON.stringify({ ...s, customerId: state.customerId })),
+      ],
+    );
+  }
+  await tx.query(`DELETE FROM ${tables.entitlements} WHERE customer_id = $1`, [state.customerId]);
+  if (view.entitlements.length > 0) {
+    await tx.query(
+      `INSERT INTO ${tables.entitlements} (customer_id, feature, source, source_id, until)
+       SELECT $1, feature, source, source_id, until FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[])
+         AS e(feature, source, source_id, until)
+       ON CONFLICT DO NOTHING`,
+      [
+        state.customerId,
+        view.entitlements.map((e) => e.feature),
+        view.entitlements.map((e) => e.source),
+        view.entitlements.map((e) => e.sourceId),
+        view.entitlements.map((e) => e.until),
+      ],
+    );
+  }
+}
+
+export interface OutcomeUpdate {
+  id: string;
+  outcome: Outcome;
+  reason: string | null;
+  customerId: string | null;
+}
+
+export async function saveOutcomes(tx: SqlExecutor, updates: OutcomeUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  await tx.query(
+    `UPDATE stripe_events AS e SET outcome = u.outcome, reason = u.reason,
+            customer_id = coalesce(e.customer_id, u.customer_id), processed_at = now()
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(id, outcome, reason, customer_id)
+      WHERE e.id = u.id`,
+    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.reason), updates.map((u) => u.customerId)],
+  );
+}
+
+export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<number> {
+  const [row] = await tx.query<{ position: string | number }>(
+    `SELECT position FROM projector_checkpoints WHERE name = 'billing'${lock ? ' FOR UPDATE' : ''}`,
+  );
+  return Number(row.position);
+}
+
+export async function writeCheckpoint(tx: SqlExecutor, position: number): Promise<void> {
+  await tx.query(`UPDATE projector_checkpoints SET position = $1 WHERE name = 'billing'`, [position]);
+}
