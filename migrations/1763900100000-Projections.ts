@@ -54,6 +54,12 @@ export class Projections1763900100000 implements MigrationInterface {
         customer_id text NOT NULL
       )`);
     await queryRunner.query(`
+      CREATE TABLE billing_event_routes (
+        event_id    text PRIMARY KEY,
+        customer_id text NOT NULL
+      )`);
+    await queryRunner.query(`CREATE INDEX billing_event_routes_customer ON billing_event_routes (customer_id)`);
+    await queryRunner.query(`
       CREATE TABLE projector_checkpoints (
         name     text PRIMARY KEY,
         position bigint NOT NULL
@@ -62,7 +68,7 @@ export class Projections1763900100000 implements MigrationInterface {
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    for (const table of ['projector_checkpoints', 'billing_links', 'billing_products', 'billing_entitlements', 'billing_subscriptions', 'billing_customers']) {
+    for (const table of ['projector_checkpoints', 'billing_event_routes', 'billing_links', 'billing_products', 'billing_entitlements', 'billing_subscriptions', 'billing_customers']) {
       await queryRunner.query(`DROP TABLE ${table}`);
     }
   }

@@ -23,6 +23,8 @@ export interface EventToAppend {
   account: string | null;
   customerId: string | null;
   objectId: string | null;
+  /** For an event that names no customer: the objects through which a link may route it to one. */
+  refs: string[];
   /** The verified request body, stored as the `payload` jsonb. */
   body: string;
 }
@@ -154,10 +156,11 @@ function uniqueEvents(batch: PendingAppend[]): EventToAppend[] {
 async function insertEvents(tx: SqlExecutor, events: EventToAppend[]): Promise<Map<string, number>> {
   await tx.query(`SELECT pg_advisory_xact_lock($1)`, [APPEND_LOCK]);
   const rows = await tx.query<{ id: string; position: string | number }>(
-    `INSERT INTO stripe_events (id, type, created, livemode, api_version, account, customer_id, object_id, payload)
-     SELECT id, type, to_timestamp(created), livemode, api_version, account, customer_id, object_id, body::jsonb
-       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-            WITH ORDINALITY AS e(id, type, created, livemode, api_version, account, customer_id, object_id, body, ord)
+    `INSERT INTO stripe_events (id, type, created, livemode, api_version, account, customer_id, object_id, refs, payload)
+     SELECT id, type, to_timestamp(created), livemode, api_version, account, customer_id, object_id,
+            CASE WHEN refs = '' THEN NULL ELSE string_to_array(refs, ',') END, body::jsonb
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+            WITH ORDINALITY AS e(id, type, created, livemode, api_version, account, customer_id, object_id, refs, body, ord)
       ORDER BY ord
      ON CONFLICT (id) DO NOTHING
      RETURNING id, position`,
@@ -170,6 +173,7 @@ async function insertEvents(tx: SqlExecutor, events: EventToAppend[]): Promise<M
       events.map((e) => e.account),
       events.map((e) => e.customerId),
       events.map((e) => e.objectId),
+      events.map((e) => e.refs.join(',')),
       events.map((e) => e.body),
     ],
   );

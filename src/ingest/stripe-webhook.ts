@@ -51,6 +51,7 @@ function toAppend(value: unknown, body: string): EventToAppend {
     account: typeof value.account === 'string' ? value.account : null,
     customerId: routing.customerId,
     objectId: routing.objectId,
+    refs: routing.references,
     body,
   };
 }

@@ -9,7 +9,7 @@ import { foldCustomer } from '../billing/customer.js';
 import { SQL, type Sql } from '../database/database.js';
 import { CATALOG } from './catalog.provider.js';
 import { foldProducts } from './project-batch.js';
-import { loadCustomerEvents, loadProductEvents } from './projection-store.js';
+import { LIVE_TABLES, loadCustomerEvents, loadProductEvents } from './projection-store.js';
 
 @Injectable()
 export class CustomerStateQuery {
@@ -26,7 +26,7 @@ export class CustomerStateQuery {
   /** The state folded from the customer's events with `created` at or before `asOf`. */
   async asOf(customerId: string, asOf: Date): Promise<BillingState | null> {
     const seconds = Math.floor(asOf.getTime() / 1000);
-    const events = await loadCustomerEvents(this.sql, customerId, { asOf: seconds });
+    const events = await loadCustomerEvents(this.sql, LIVE_TABLES, customerId, { asOf: seconds });
     if (events.length === 0) return null;
     const products = foldProducts(await loadProductEvents(this.sql, { asOf: seconds }));
     return billingState(foldCustomer(customerId, events).state, this.catalog, products);

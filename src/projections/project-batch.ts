@@ -20,7 +20,6 @@ import { routeLoggedEvent } from '../billing/routing.js';
 import type { SqlExecutor } from '../database/database.js';
 import {
   addLinks,
-  assignCustomer,
   customersHoldingProducts,
   loadCustomerEvents,
   loadCustomerStates,
@@ -29,8 +28,9 @@ import {
   resolveLinks,
   saveCustomer,
   saveOutcomes,
+  routeEvents,
   saveProducts,
-  unlinkedEvents,
+  unroutedEvents,
   type OutcomeUpdate,
   type Tables,
 } from './projection-store.js';
@@ -62,23 +62,23 @@ export async function projectBatch(
   const outcomes = new Map<string, OutcomeUpdate>();
   const routed = new Map<string, string>();
   const customerIds = new Set<string>();
+  const inBatch = new Set(events.map((event) => event.id));
 
   // Route every event first: links made in this batch route later events of the same batch.
   for (const event of events) {
     if (isProductEventType(event.type)) continue;
     const routing = routeLoggedEvent(event);
     let customerId = routing.customerId;
-    if (!customerId) customerId = await resolveLinks(tx, tables, routing.references);
+    if (!customerId) {
+      customerId = await resolveLinks(tx, tables, routing.references);
+      if (customerId) await routeEvents(tx, tables, [event.id], customerId);
+    }
     if (customerId && routing.links.length > 0) {
       const fresh = await addLinks(tx, tables, routing.links, customerId);
-      if (fresh.length > 0) {
-        for (const waiting of await unlinkedEvents(tx, upTo)) {
-          if (routeLoggedEvent(waiting).references.some((id) => fresh.includes(id))) {
-            await assignCustomer(tx, [waiting.id], customerId);
-            customerIds.add(customerId);
-            routed.set(waiting.id, customerId);
-          }
-        }
+      const waiting = fresh.length > 0 ? await unroutedEvents(tx, tables, fresh, upTo) : [];
+      if (waiting.length > 0) {
+        await routeEvents(tx, tables, waiting.map((e) => e.id), customerId);
+        for (const e of waiting) if (!routed.has(e.id)) routed.set(e.id, customerId);
       }
     }
     if (customerId) {
@@ -116,12 +116,12 @@ export async function projectBatch(
   }
   // Events routed through a link made in this batch may predate it: their customers are re-folded too.
   for (const [eventId, customerId] of routed) {
-    if (!events.some((event) => event.id === eventId)) refold.add(customerId);
+    if (!inBatch.has(eventId)) refold.add(customerId);
   }
 
   for (const customerId of refold) {
     const previous = states.get(customerId) ?? emptyCustomer(customerId);
-    const history = await loadCustomerEvents(tx, customerId, { upTo });
+    const history = await loadCustomerEvents(tx, tables, customerId, { upTo });
     let fold;
     try {
       fold = foldCustomer(customerId, history);
@@ -135,7 +135,7 @@ export async function projectBatch(
     const unchanged = sameBilling(previous, fold.state);
     for (const event of history) {
       const late = lateEvents.get(customerId)?.includes(event.id);
-      const linkedNow = routed.get(event.id) === customerId && !events.some((e) => e.id === event.id);
+      const linkedNow = routed.get(event.id) === customerId && !inBatch.has(event.id);
       if (!late && !linkedNow) continue;
       const outcome = fold.outcomes.get(event.id) ?? 'ignored';
       outcomes.set(event.id, {

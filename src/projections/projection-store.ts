@@ -15,6 +15,7 @@ export const PROJECTION_TABLES = [
   'billing_entitlements',
   'billing_products',
   'billing_links',
+  'billing_event_routes',
 ] as const;
 
 export interface Tables {
@@ -23,6 +24,8 @@ export interface Tables {
   entitlements: string;
   products: string;
   links: string;
+  /** Events routed to a customer through a link rather than by naming it. */
+  routes: string;
 }
 
 export function tablesWithSuffix(suffix: string): Tables {
@@ -32,6 +35,7 @@ export function tablesWithSuffix(suffix: string): Tables {
     entitlements: `billing_entitlements${suffix}`,
     products: `billing_products${suffix}`,
     links: `billing_links${suffix}`,
+    routes: `billing_event_routes${suffix}`,
   };
 }
 
@@ -51,19 +55,17 @@ export async function loadCustomerStates(tx: SqlExecutor, tables: Tables, ids: s
 /** The customer's events up to `upTo` (a log position), or with `created` up to `asOf` (seconds). */
 export async function loadCustomerEvents(
   tx: SqlExecutor,
+  tables: Tables,
   customerId: string,
   bound: { upTo: number } | { asOf: number },
 ): Promise<LoggedEvent[]> {
-  const rows =
-    'upTo' in bound
-      ? await tx.query<EventRow>(
-          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE customer_id = $1 AND position <= $2 ORDER BY position`,
-          [customerId, bound.upTo],
-        )
-      : await tx.query<EventRow>(
-          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE customer_id = $1 AND created <= to_timestamp($2) ORDER BY position`,
-          [customerId, bound.asOf],
-        );
+  const limit = 'upTo' in bound ? `position <= $2` : `created <= to_timestamp($2)`;
+  const rows = await tx.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM stripe_events
+      WHERE (customer_id = $1 OR id IN (SELECT event_id FROM ${tables.routes} WHERE customer_id = $1)) AND ${limit}
+      ORDER BY position`,
+    [customerId, 'upTo' in bound ? bound.upTo : bound.asOf],
+  );
   return rows.map(toLoggedEvent);
 }
 
@@ -125,16 +127,22 @@ export async function addLinks(tx: SqlExecutor, tables: Tables, objectIds: strin
   return rows.map((row) => row.object_id);
 }
 
-export async function unlinkedEvents(tx: SqlExecutor, upTo: number): Promise<LoggedEvent[]> {
+/** Events up to `upTo` that name no customer, reference one of `objectIds`, and are not routed yet. */
+export async function unroutedEvents(tx: SqlExecutor, tables: Tables, objectIds: string[], upTo: number): Promise<LoggedEvent[]> {
   const rows = await tx.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE customer_id IS NULL AND outcome = 'unlinked' AND position <= $1`,
-    [upTo],
+    `SELECT ${EVENT_COLUMNS} FROM stripe_events e
+      WHERE customer_id IS NULL AND refs && $1::text[] AND position <= $2
+        AND NOT EXISTS (SELECT 1 FROM ${tables.routes} r WHERE r.event_id = e.id)`,
+    [objectIds, upTo],
   );
   return rows.map(toLoggedEvent);
 }
 
-export async function assignCustomer(tx: SqlExecutor, eventIds: string[], customerId: string): Promise<void> {
-  await tx.query(`UPDATE stripe_events SET customer_id = $2 WHERE id = ANY($1::text[])`, [eventIds, customerId]);
+export async function routeEvents(tx: SqlExecutor, tables: Tables, eventIds: string[], customerId: string): Promise<void> {
+  await tx.query(
+    `INSERT INTO ${tables.routes} (event_id, customer_id) SELECT unnest($1::text[]), $2 ON CONFLICT (event_id) DO NOTHING`,
+    [eventIds, customerId],
+  );
 }
 
 export async function saveCustomer(
@@ -196,11 +204,10 @@ export interface OutcomeUpdate {
 export async function saveOutcomes(tx: SqlExecutor, updates: OutcomeUpdate[]): Promise<void> {
   if (updates.length === 0) return;
   await tx.query(
-    `UPDATE stripe_events AS e SET outcome = u.outcome, reason = u.reason,
-            customer_id = coalesce(e.customer_id, u.customer_id), processed_at = now()
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(id, outcome, reason, customer_id)
+    `UPDATE stripe_events AS e SET outcome = u.outcome, reason = u.reason, processed_at = now()
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, outcome, reason)
       WHERE e.id = u.id`,
-    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.reason), updates.map((u) => u.customerId)],
+    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.reason)],
   );
 }
 
