@@ -4,4 +4,7 @@
  */
 import { createDataSource } from './src/database/database.js';
 
-export default createDataSource({ url: process.env.DATABASE_URL, dataDir: process.env.DATA_DIR ?? './.paywire' });
+export default createDataSource({
+  url: process.env.DATABASE_URL,
+  dataDir: process.env.DATA_DIR ?? './.paywire',
+});

@@ -30,12 +30,18 @@ export class EventLogSchema1763900000000 implements MigrationInterface {
         reason       text,
         processed_at timestamptz
       )`);
-    await queryRunner.query(`CREATE INDEX stripe_events_customer ON stripe_events (customer_id, created, position)`);
-    await queryRunner.query(`CREATE INDEX stripe_events_object ON stripe_events (object_id, created, position)`);
+    await queryRunner.query(
+      `CREATE INDEX stripe_events_customer ON stripe_events (customer_id, created, position)`,
+    );
+    await queryRunner.query(
+      `CREATE INDEX stripe_events_object ON stripe_events (object_id, created, position)`,
+    );
     await queryRunner.query(`CREATE INDEX stripe_events_type ON stripe_events (type, position)`);
     await queryRunner.query(`CREATE INDEX stripe_events_created ON stripe_events (created, position)`);
     await queryRunner.query(`CREATE INDEX stripe_events_outcome ON stripe_events (outcome, position)`);
-    await queryRunner.query(`CREATE INDEX stripe_events_refs ON stripe_events USING gin (refs) WHERE customer_id IS NULL`);
+    await queryRunner.query(
+      `CREATE INDEX stripe_events_refs ON stripe_events USING gin (refs) WHERE customer_id IS NULL`,
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -20,8 +20,12 @@ export class Projections1763900100000 implements MigrationInterface {
         version      bigint NOT NULL,
         updated_at   timestamptz NOT NULL DEFAULT now()
       )`);
-    await queryRunner.query(`CREATE INDEX billing_customers_user ON billing_customers (user_id, customer_id)`);
-    await queryRunner.query(`CREATE INDEX billing_customers_email ON billing_customers (lower(email), customer_id)`);
+    await queryRunner.query(
+      `CREATE INDEX billing_customers_user ON billing_customers (user_id, customer_id)`,
+    );
+    await queryRunner.query(
+      `CREATE INDEX billing_customers_email ON billing_customers (lower(email), customer_id)`,
+    );
     await queryRunner.query(`
       CREATE TABLE billing_subscriptions (
         subscription_id text PRIMARY KEY,
@@ -30,9 +34,15 @@ export class Projections1763900100000 implements MigrationInterface {
         product_ids     text[] NOT NULL,
         view            jsonb NOT NULL
       )`);
-    await queryRunner.query(`CREATE INDEX billing_subscriptions_customer ON billing_subscriptions (customer_id)`);
-    await queryRunner.query(`CREATE INDEX billing_subscriptions_status ON billing_subscriptions (status, subscription_id)`);
-    await queryRunner.query(`CREATE INDEX billing_subscriptions_products ON billing_subscriptions USING gin (product_ids)`);
+    await queryRunner.query(
+      `CREATE INDEX billing_subscriptions_customer ON billing_subscriptions (customer_id)`,
+    );
+    await queryRunner.query(
+      `CREATE INDEX billing_subscriptions_status ON billing_subscriptions (status, subscription_id)`,
+    );
+    await queryRunner.query(
+      `CREATE INDEX billing_subscriptions_products ON billing_subscriptions USING gin (product_ids)`,
+    );
     await queryRunner.query(`
       CREATE TABLE billing_entitlements (
         customer_id text NOT NULL,
@@ -42,7 +52,9 @@ export class Projections1763900100000 implements MigrationInterface {
         until       timestamptz,
         PRIMARY KEY (customer_id, feature, source, source_id)
       )`);
-    await queryRunner.query(`CREATE INDEX billing_entitlements_feature ON billing_entitlements (feature, customer_id)`);
+    await queryRunner.query(
+      `CREATE INDEX billing_entitlements_feature ON billing_entitlements (feature, customer_id)`,
+    );
     await queryRunner.query(`
       CREATE TABLE billing_products (
         product_id text PRIMARY KEY,
@@ -58,7 +70,9 @@ export class Projections1763900100000 implements MigrationInterface {
         event_id    text PRIMARY KEY,
         customer_id text NOT NULL
       )`);
-    await queryRunner.query(`CREATE INDEX billing_event_routes_customer ON billing_event_routes (customer_id)`);
+    await queryRunner.query(
+      `CREATE INDEX billing_event_routes_customer ON billing_event_routes (customer_id)`,
+    );
     await queryRunner.query(`
       CREATE TABLE projector_checkpoints (
         name     text PRIMARY KEY,
@@ -68,7 +82,15 @@ export class Projections1763900100000 implements MigrationInterface {
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
-    for (const table of ['projector_checkpoints', 'billing_event_routes', 'billing_links', 'billing_products', 'billing_entitlements', 'billing_subscriptions', 'billing_customers']) {
+    for (const table of [
+      'projector_checkpoints',
+      'billing_event_routes',
+      'billing_links',
+      'billing_products',
+      'billing_entitlements',
+      'billing_subscriptions',
+      'billing_customers',
+    ]) {
       await queryRunner.query(`DROP TABLE ${table}`);
     }
   }

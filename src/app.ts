@@ -18,7 +18,10 @@ export interface PaywireApp {
   logger: Logger;
 }
 
-export async function createApp(config: Config, options: { sql?: Sql; logger?: Logger } = {}): Promise<PaywireApp> {
+export async function createApp(
+  config: Config,
+  options: { sql?: Sql; logger?: Logger } = {},
+): Promise<PaywireApp> {
   const pinoLogger = createLogger(config.logLevel);
   const logger = options.logger ?? pinoLogger;
   const sql = options.sql ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
@@ -26,10 +29,14 @@ export async function createApp(config: Config, options: { sql?: Sql; logger?: L
   const fastify = adapter.getInstance();
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, sql, logger), adapter, {
-    logger: new NestPinoLogger(pinoLogger),
-    bodyParser: false,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, sql, logger),
+    adapter,
+    {
+      logger: new NestPinoLogger(pinoLogger),
+      bodyParser: false,
+    },
+  );
   app.useGlobalFilters(new ErrorBodyFilter(logger));
   app.enableShutdownHooks();
   return { app, sql, logger };

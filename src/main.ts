@@ -18,13 +18,17 @@ export async function serve(): Promise<void> {
     `  Stripe CLI:      stripe listen --forward-to localhost:${config.port}/webhooks/stripe`,
   ];
   if (config.generatedSecrets.length > 0) {
-    lines.push(`  dev secrets (generated, kept in ${config.dataDir}/secrets.json; never used in production):`);
+    lines.push(
+      `  dev secrets (generated, kept in ${config.dataDir}/secrets.json; never used in production):`,
+    );
     if (config.generatedSecrets.includes('STRIPE_WEBHOOK_SECRET')) {
       lines.push(`    STRIPE_WEBHOOK_SECRET=${config.webhookSecrets.join(',')}`);
       lines.push(`    (with the Stripe CLI, set STRIPE_WEBHOOK_SECRET to the whsec_ it prints instead)`);
     }
-    if (config.generatedSecrets.includes('ADMIN_API_KEY')) lines.push(`    ADMIN_API_KEY=${config.adminApiKey}`);
-    if (config.generatedSecrets.includes('MQTT_TOKEN_SECRET')) lines.push(`    MQTT_TOKEN_SECRET=${config.mqttTokenSecret}`);
+    if (config.generatedSecrets.includes('ADMIN_API_KEY'))
+      lines.push(`    ADMIN_API_KEY=${config.adminApiKey}`);
+    if (config.generatedSecrets.includes('MQTT_TOKEN_SECRET'))
+      lines.push(`    MQTT_TOKEN_SECRET=${config.mqttTokenSecret}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 }

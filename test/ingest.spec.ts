@@ -22,7 +22,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const rowsFor = (id: string) => app.sql.query<Record<string, unknown>>(`SELECT * FROM stripe_events WHERE id = $1`, [id]);
+const rowsFor = (id: string) =>
+  app.sql.query<Record<string, unknown>>(`SELECT * FROM stripe_events WHERE id = $1`, [id]);
 
 function subscriptionUpdated(customer = uid('cus')) {
   return stripeEvent<Stripe.CustomerSubscriptionUpdatedEvent>('customer.subscription.updated', {
@@ -53,20 +54,28 @@ describe('a verified event', () => {
   it('is answered duplicate:true the second time and never makes a second row', async () => {
     const event = subscriptionUpdated();
     expect((await sendEvent(app.url, event, WEBHOOK_SECRET)).body.duplicate).toBe(false);
-    expect(await sendEvent(app.url, event, WEBHOOK_SECRET)).toEqual({ status: 200, body: { received: true, duplicate: true } });
+    expect(await sendEvent(app.url, event, WEBHOOK_SECRET)).toEqual({
+      status: 200,
+      body: { received: true, duplicate: true },
+    });
     expect(await rowsFor(event.id)).toHaveLength(1);
   });
 
   it('gives one row for 50 concurrent deliveries of one event', async () => {
     const event = subscriptionUpdated();
-    const answers = await Promise.all(Array.from({ length: 50 }, () => sendEvent(app.url, event, WEBHOOK_SECRET)));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => sendEvent(app.url, event, WEBHOOK_SECRET)),
+    );
     expect(answers.every((answer) => answer.status === 200)).toBe(true);
     expect(answers.filter((answer) => answer.body.duplicate === false)).toHaveLength(1);
     expect(await rowsFor(event.id)).toHaveLength(1);
   });
 
   it('is stored even when its type is unknown to Paywire', async () => {
-    const event = stripeEvent<Stripe.Event>('some.future_event' as Stripe.Event['type'], { id: uid('obj'), object: 'future' as 'customer' });
+    const event = stripeEvent<Stripe.Event>('some.future_event' as Stripe.Event['type'], {
+      id: uid('obj'),
+      object: 'future' as 'customer',
+    });
     expect((await sendEvent(app.url, event, WEBHOOK_SECRET)).status).toBe(200);
     expect(await rowsFor(event.id)).toHaveLength(1);
   });
@@ -93,12 +102,32 @@ describe('a bad signature is 400 invalid_signature and stores nothing', () => {
   const cases: Array<[string, () => Record<string, string>, string | undefined]> = [
     ['a missing header', () => ({}), undefined],
     ['a malformed header', () => ({ 'stripe-signature': 'bad_header' }), undefined],
-    ['a v0-only header', () => ({ 'stripe-signature': sign(body, WEBHOOK_SECRET).replace('v1=', 'v0=') }), undefined],
+    [
+      'a v0-only header',
+      () => ({ 'stripe-signature': sign(body, WEBHOOK_SECRET).replace('v1=', 'v0=') }),
+      undefined,
+    ],
     ['the wrong secret', () => ({ 'stripe-signature': sign(body, 'whsec_someone_else') }), undefined],
-    ['a tampered body', () => ({ 'stripe-signature': sign(body, WEBHOOK_SECRET) }), body.replace('"active"', '"canceled"')],
-    ['a timestamp older than the tolerance', () => ({ 'stripe-signature': sign(body, WEBHOOK_SECRET, now - 301) }), undefined],
-    ['a re-serialised body', () => ({ 'stripe-signature': sign(JSON.stringify(event, null, 2), WEBHOOK_SECRET) }), undefined],
-    ['spaces after the commas', () => ({ 'stripe-signature': sign(body, WEBHOOK_SECRET).replace(',', ', ') }), undefined],
+    [
+      'a tampered body',
+      () => ({ 'stripe-signature': sign(body, WEBHOOK_SECRET) }),
+      body.replace('"active"', '"canceled"'),
+    ],
+    [
+      'a timestamp older than the tolerance',
+      () => ({ 'stripe-signature': sign(body, WEBHOOK_SECRET, now - 301) }),
+      undefined,
+    ],
+    [
+      'a re-serialised body',
+      () => ({ 'stripe-signature': sign(JSON.stringify(event, null, 2), WEBHOOK_SECRET) }),
+      undefined,
+    ],
+    [
+      'spaces after the commas',
+      () => ({ 'stripe-signature': sign(body, WEBHOOK_SECRET).replace(',', ', ') }),
+      undefined,
+    ],
   ];
   it.each(cases)('%s', async (_name, headers, sentBody) => {
     const response = await postWebhook(app.url, sentBody ?? body, headers());
@@ -108,7 +137,9 @@ describe('a bad signature is 400 invalid_signature and stores nothing', () => {
 
   it('accepts a signature exactly as old as the tolerance allows', async () => {
     const fresh = JSON.stringify(subscriptionUpdated());
-    const response = await postWebhook(app.url, fresh, { 'stripe-signature': sign(fresh, WEBHOOK_SECRET, now - 290) });
+    const response = await postWebhook(app.url, fresh, {
+      'stripe-signature': sign(fresh, WEBHOOK_SECRET, now - 290),
+    });
     expect(response.status).toBe(200);
   });
 });
@@ -118,9 +149,18 @@ describe('a verified body that is not a Stripe event is 400 invalid_payload', ()
     ['not JSON', '{"id": "evt_1", '],
     ['a JSON array', '[1,2,3]'],
     ['an object that is not an event', JSON.stringify({ id: 'cus_1', object: 'customer' })],
-    ['an event without data.object', JSON.stringify({ id: 'evt_nodata', object: 'event', type: 'x.y', created: 1, data: {} })],
-    ['an event with a bad id', JSON.stringify({ id: 'not-an-id', object: 'event', type: 'x.y', created: 1, data: { object: {} } })],
-    ['a thin event', JSON.stringify({ id: 'evt_thin', object: 'v2.core.event', type: 'v1.billing.meter.no_meter_found' })],
+    [
+      'an event without data.object',
+      JSON.stringify({ id: 'evt_nodata', object: 'event', type: 'x.y', created: 1, data: {} }),
+    ],
+    [
+      'an event with a bad id',
+      JSON.stringify({ id: 'not-an-id', object: 'event', type: 'x.y', created: 1, data: { object: {} } }),
+    ],
+    [
+      'a thin event',
+      JSON.stringify({ id: 'evt_thin', object: 'v2.core.event', type: 'v1.billing.meter.no_meter_found' }),
+    ],
   ];
   it.each(cases)('%s', async (_name, body) => {
     const response = await postWebhook(app.url, body, { 'stripe-signature': sign(body, WEBHOOK_SECRET) });
@@ -151,7 +191,10 @@ it('answers 503 without internals when the log cannot commit, and accepts the sa
   }
   expect(response).toEqual({ status: 503, body: { error: 'unavailable' } });
   expect(await rowsFor(event.id)).toHaveLength(0);
-  expect(await sendEvent(app.url, event, WEBHOOK_SECRET)).toEqual({ status: 200, body: { received: true, duplicate: false } });
+  expect(await sendEvent(app.url, event, WEBHOOK_SECRET)).toEqual({
+    status: 200,
+    body: { received: true, duplicate: false },
+  });
 });
 
 describe('health', () => {
@@ -166,7 +209,9 @@ describe('health', () => {
     expect((await fetch(`${app.url}/admin/events/evt_x`)).status).toBe(401);
     const wrong = await fetch(`${app.url}/admin/events/evt_x`, { headers: { authorization: 'Bearer nope' } });
     expect(wrong.status).toBe(401);
-    const right = await fetch(`${app.url}/admin/events/evt_x`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    const right = await fetch(`${app.url}/admin/events/evt_x`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
     expect(right.status).toBe(404);
   });
 });

@@ -17,7 +17,10 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { sendEvent, stripeEvent, uid } from './support/stripe.js';
 import { LIVE_TABLES, loadCustomerEvents } from '../src/projections/projection-store.js';
 
-const CATALOG = { prices: { price_basic: ['basic'], price_pro: ['basic', 'pro'] }, plans: { lifetime: ['lifetime'] } };
+const CATALOG = {
+  prices: { price_basic: ['basic'], price_pro: ['basic', 'pro'] },
+  plans: { lifetime: ['lifetime'] },
+};
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 200);
 
 let db: TestDatabase;
@@ -38,21 +41,40 @@ afterAll(async () => {
 
 type Step =
   | { kind: 'customer'; userId: string | null }
-  | { kind: 'subscription'; type: 'created' | 'updated' | 'deleted' | 'paused' | 'resumed'; status: string; price: string }
+  | {
+      kind: 'subscription';
+      type: 'created' | 'updated' | 'deleted' | 'paused' | 'resumed';
+      status: string;
+      price: string;
+    }
   | { kind: 'invoice'; type: 'paid' | 'payment_failed' | 'payment_action_required'; invoice: number }
   | { kind: 'purchase'; paid: boolean }
   | { kind: 'refund' }
   | { kind: 'dispute'; open: boolean };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  fc.record({ kind: fc.constant('customer' as const), userId: fc.option(fc.constantFrom('user_a', 'user_b'), { nil: null }) }),
+  fc.record({
+    kind: fc.constant('customer' as const),
+    userId: fc.option(fc.constantFrom('user_a', 'user_b'), { nil: null }),
+  }),
   fc.record({
     kind: fc.constant('subscription' as const),
-    type: fc.constantFrom('created' as const, 'updated' as const, 'updated' as const, 'deleted' as const, 'paused' as const, 'resumed' as const),
+    type: fc.constantFrom(
+      'created' as const,
+      'updated' as const,
+      'updated' as const,
+      'deleted' as const,
+      'paused' as const,
+      'resumed' as const,
+    ),
     status: fc.constantFrom('trialing', 'active', 'past_due', 'canceled', 'unpaid'),
     price: fc.constantFrom('price_basic', 'price_pro'),
   }),
-  fc.record({ kind: fc.constant('invoice' as const), type: fc.constantFrom('paid' as const, 'payment_failed' as const, 'payment_action_required' as const), invoice: fc.integer({ min: 1, max: 2 }) }),
+  fc.record({
+    kind: fc.constant('invoice' as const),
+    type: fc.constantFrom('paid' as const, 'payment_failed' as const, 'payment_action_required' as const),
+    invoice: fc.integer({ min: 1, max: 2 }),
+  }),
   fc.record({ kind: fc.constant('purchase' as const), paid: fc.boolean() }),
   fc.record({ kind: fc.constant('refund' as const) }),
   fc.record({ kind: fc.constant('dispute' as const), open: fc.boolean() }),
@@ -62,34 +84,101 @@ function toEvent(customer: string, step: Step, created: number): Stripe.Event {
   const options = { created };
   switch (step.kind) {
     case 'customer':
-      return stripeEvent('customer.updated', { id: customer, object: 'customer', email: `${customer}@example.com`, metadata: step.userId ? { userId: step.userId } : {} }, options);
+      return stripeEvent(
+        'customer.updated',
+        {
+          id: customer,
+          object: 'customer',
+          email: `${customer}@example.com`,
+          metadata: step.userId ? { userId: step.userId } : {},
+        },
+        options,
+      );
     case 'subscription': {
       const status = step.type === 'deleted' ? 'canceled' : step.type === 'paused' ? 'paused' : step.status;
-      return stripeEvent(`customer.subscription.${step.type}`, {
-        id: `sub_${customer}`,
-        object: 'subscription',
-        customer,
-        status: status as Stripe.Subscription.Status,
-        cancel_at_period_end: false,
-        items: { object: 'list', data: [{ id: `si_${customer}`, object: 'subscription_item', quantity: 1, current_period_end: created + 2_592_000, price: { id: step.price, object: 'price', product: 'prod_main', lookup_key: null } }] },
-      } as never, options);
+      return stripeEvent(
+        `customer.subscription.${step.type}`,
+        {
+          id: `sub_${customer}`,
+          object: 'subscription',
+          customer,
+          status: status as Stripe.Subscription.Status,
+          cancel_at_period_end: false,
+          items: {
+            object: 'list',
+            data: [
+              {
+                id: `si_${customer}`,
+                object: 'subscription_item',
+                quantity: 1,
+                current_period_end: created + 2_592_000,
+                price: { id: step.price, object: 'price', product: 'prod_main', lookup_key: null },
+              },
+            ],
+          },
+        } as never,
+        options,
+      );
     }
     case 'invoice':
-      return stripeEvent(`invoice.${step.type}`, { id: `in_${customer}_${step.invoice}`, object: 'invoice', customer, status: step.type === 'paid' ? 'paid' : 'open' }, options);
+      return stripeEvent(
+        `invoice.${step.type}`,
+        {
+          id: `in_${customer}_${step.invoice}`,
+          object: 'invoice',
+          customer,
+          status: step.type === 'paid' ? 'paid' : 'open',
+        },
+        options,
+      );
     case 'purchase':
-      return stripeEvent('checkout.session.completed', {
-        id: `cs_${customer}`, object: 'checkout.session', customer, mode: 'payment', payment_status: step.paid ? 'paid' : 'unpaid',
-        payment_intent: `pi_${customer}`, amount_total: 4900, currency: 'usd', metadata: { plan: 'lifetime' },
-      }, options);
+      return stripeEvent(
+        'checkout.session.completed',
+        {
+          id: `cs_${customer}`,
+          object: 'checkout.session',
+          customer,
+          mode: 'payment',
+          payment_status: step.paid ? 'paid' : 'unpaid',
+          payment_intent: `pi_${customer}`,
+          amount_total: 4900,
+          currency: 'usd',
+          metadata: { plan: 'lifetime' },
+        },
+        options,
+      );
     case 'refund':
-      return stripeEvent('charge.refunded', { id: `ch_${customer}`, object: 'charge', customer, payment_intent: `pi_${customer}`, refunded: true, amount_refunded: 4900 }, options);
+      return stripeEvent(
+        'charge.refunded',
+        {
+          id: `ch_${customer}`,
+          object: 'charge',
+          customer,
+          payment_intent: `pi_${customer}`,
+          refunded: true,
+          amount_refunded: 4900,
+        },
+        options,
+      );
     case 'dispute':
       // A dispute names no customer: it reaches one through the payment intent its charge linked.
-      return stripeEvent(step.open ? 'charge.dispute.created' : 'charge.dispute.closed', { id: `dp_${customer}`, object: 'dispute', charge: `ch_${customer}`, payment_intent: `pi_${customer}` }, options);
+      return stripeEvent(
+        step.open ? 'charge.dispute.created' : 'charge.dispute.closed',
+        {
+          id: `dp_${customer}`,
+          object: 'dispute',
+          charge: `ch_${customer}`,
+          payment_intent: `pi_${customer}`,
+        },
+        options,
+      );
   }
 }
 
-const lifecycleArb = fc.array(fc.tuple(stepArb, fc.integer({ min: 0, max: 4 })), { minLength: 1, maxLength: 8 });
+const lifecycleArb = fc.array(fc.tuple(stepArb, fc.integer({ min: 0, max: 4 })), {
+  minLength: 1,
+  maxLength: 8,
+});
 
 const runArb = fc.record({
   lifecycles: fc.array(lifecycleArb, { minLength: 1, maxLength: 3 }),
@@ -100,13 +189,17 @@ const runArb = fc.record({
 /** The fold of the customer's sorted log; undefined when no event reached the customer. */
 async function expectedState(customerId: string): Promise<BillingState | undefined> {
   const catalog = parseCatalog(JSON.stringify(CATALOG), 'catalog.json');
-  const events = await loadCustomerEvents(app.sql, LIVE_TABLES, customerId, { upTo: Number.MAX_SAFE_INTEGER });
+  const events = await loadCustomerEvents(app.sql, LIVE_TABLES, customerId, {
+    upTo: Number.MAX_SAFE_INTEGER,
+  });
   if (events.length === 0) return undefined;
   return billingState(foldCustomer(customerId, events).state, catalog, {});
 }
 
 async function liveStates(): Promise<Map<string, BillingState>> {
-  const rows = await app.sql.query<{ customer_id: string; view: BillingState }>(`SELECT customer_id, view FROM billing_customers`);
+  const rows = await app.sql.query<{ customer_id: string; view: BillingState }>(
+    `SELECT customer_id, view FROM billing_customers`,
+  );
   return new Map(rows.map((row) => [row.customer_id, row.view]));
 }
 
@@ -141,13 +234,18 @@ it(`live projections equal the fold of the sorted log (${RUNS} runs)`, async () 
 it('a full replay reproduces every live projection', async () => {
   const before = await liveStates();
   expect(before.size).toBeGreaterThanOrEqual(customersSeen.size);
-  const started = await fetch(`${app.url}/admin/replay`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const started = await fetch(`${app.url}/admin/replay`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  });
   expect(started.status).toBe(202);
   const { jobId } = (await started.json()) as { jobId: string };
   let status: { state: string; processed: number; total: number };
   do {
     await new Promise((resolve) => setTimeout(resolve, 50));
-    status = (await (await fetch(`${app.url}/admin/replay/${jobId}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json()) as typeof status;
+    status = (await (
+      await fetch(`${app.url}/admin/replay/${jobId}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+    ).json()) as typeof status;
   } while (status.state === 'running');
   expect(status.state).toBe('done');
   expect(status.processed).toBe(status.total);

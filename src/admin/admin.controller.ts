@@ -2,7 +2,17 @@
  * The admin REST API (SPEC section 4): customers' billing state (now and as of an instant), the log's
  * rows with their outcomes, and the replay. Every route sits behind the admin key.
  */
-import { Controller, Get, HttpCode, HttpException, Inject, Param, Post, Query, UseGuards } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  HttpException,
+  Inject,
+  Param,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
 import { z } from 'zod';
 import { SQL, type Sql } from '../database/database.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
@@ -38,7 +48,8 @@ export class AdminController {
   async customerAsOf(@Param('id') id: string, @Query('asOf') asOf: string | undefined) {
     validId('id', id);
     if (asOf === undefined) return this.customer(id);
-    if (!isoInstant.safeParse(asOf).success) throw new HttpException({ error: 'invalid_parameter', parameter: 'asOf' }, 400);
+    if (!isoInstant.safeParse(asOf).success)
+      throw new HttpException({ error: 'invalid_parameter', parameter: 'asOf' }, 400);
     const state = await this.customers.asOf(id, new Date(asOf));
     if (!state) throw new HttpException({ error: 'not_found' }, 404);
     return state;

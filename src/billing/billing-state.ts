@@ -28,7 +28,11 @@ export interface BillingState {
     cancelAtPeriodEnd: boolean;
     trialEnd: string | null;
   }>;
-  payment: { status: 'ok' | 'past_due' | 'action_required' | 'disputed'; lastInvoiceId: string | null; lastError: string | null };
+  payment: {
+    status: 'ok' | 'past_due' | 'action_required' | 'disputed';
+    lastInvoiceId: string | null;
+    lastError: string | null;
+  };
   purchases: Array<{
     checkoutSessionId: string;
     status: string;
@@ -63,7 +67,11 @@ export function subscriptionFeatures(
   );
 }
 
-export function deriveEntitlements(state: CustomerState, catalog: Catalog, products: ProductFeatures): Entitlement[] {
+export function deriveEntitlements(
+  state: CustomerState,
+  catalog: Catalog,
+  products: ProductFeatures,
+): Entitlement[] {
   // customer.deleted revokes everything (SPEC section 5).
   if (state.deleted) return [];
   const entitlements: Entitlement[] = [];
@@ -88,11 +96,18 @@ export function deriveEntitlements(state: CustomerState, catalog: Catalog, produ
     entitlements.push({ feature: lookupKey, source: 'stripe', sourceId: entitlementId, until: null });
   }
   return entitlements.sort(
-    (a, b) => a.feature.localeCompare(b.feature) || a.source.localeCompare(b.source) || a.sourceId.localeCompare(b.sourceId),
+    (a, b) =>
+      a.feature.localeCompare(b.feature) ||
+      a.source.localeCompare(b.source) ||
+      a.sourceId.localeCompare(b.sourceId),
   );
 }
 
-export function billingState(state: CustomerState, catalog: Catalog, products: ProductFeatures): BillingState {
+export function billingState(
+  state: CustomerState,
+  catalog: Catalog,
+  products: ProductFeatures,
+): BillingState {
   const { payment } = state;
   return {
     customerId: state.customerId,

@@ -32,11 +32,15 @@ export function parseCatalog(text: string, source: string): Catalog {
   try {
     raw = source.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    throw new CatalogError(`CATALOG_FILE ${source} is not valid ${source.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`);
+    throw new CatalogError(
+      `CATALOG_FILE ${source} is not valid ${source.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`,
+    );
   }
   const parsed = schema.safeParse(raw ?? {});
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    const issues = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
     throw new CatalogError(`CATALOG_FILE ${source} is invalid: ${issues.join('; ')}`);
   }
   return parsed.data;

@@ -71,7 +71,13 @@ export function emptyCustomer(customerId: string): CustomerState {
     email: null,
     deleted: false,
     subscriptions: {},
-    payment: { invoiceStatus: 'ok', lastInvoiceId: null, lastError: null, openDisputes: [], settledInvoices: [] },
+    payment: {
+      invoiceStatus: 'ok',
+      lastInvoiceId: null,
+      lastError: null,
+      openDisputes: [],
+      settledInvoices: [],
+    },
     purchases: {},
     stripeEntitlements: [],
     version: 0,
@@ -91,7 +97,8 @@ const SUBSCRIPTION_SNAPSHOTS = new Set([
 const TERMINAL_SUBSCRIPTION_STATUSES = new Set(['canceled', 'incomplete_expired']);
 
 const str = (value: unknown): string | null => (typeof value === 'string' && value.length > 0 ? value : null);
-const num = (value: unknown): number | null => (typeof value === 'number' && Number.isFinite(value) ? value : null);
+const num = (value: unknown): number | null =>
+  typeof value === 'number' && Number.isFinite(value) ? value : null;
 const metadataOf = (object: StripeObject): Record<string, unknown> =>
   (object.metadata && typeof object.metadata === 'object' ? object.metadata : {}) as Record<string, unknown>;
 
@@ -117,7 +124,8 @@ export function readSubscription(subscription: StripeObject): SubscriptionState 
     id: subscription.id!,
     status: str(subscription.status) ?? 'incomplete',
     items: items.map(({ periodEnd: _periodEnd, ...item }) => item),
-    currentPeriodEnd: num(subscription.current_period_end) ?? (itemEnds.length ? Math.max(...itemEnds) : null),
+    currentPeriodEnd:
+      num(subscription.current_period_end) ?? (itemEnds.length ? Math.max(...itemEnds) : null),
     cancelAtPeriodEnd: subscription.cancel_at_period_end === true,
     trialEnd: num(subscription.trial_end),
   };
@@ -142,7 +150,11 @@ function onSubscription(state: CustomerState, object: StripeObject): Evolution {
   if (!object.id) return { state, outcome: 'failed', reason: 'subscription without id' };
   const previous = state.subscriptions[object.id];
   const next = readSubscription(object);
-  if (previous && TERMINAL_SUBSCRIPTION_STATUSES.has(previous.status) && !TERMINAL_SUBSCRIPTION_STATUSES.has(next.status)) {
+  if (
+    previous &&
+    TERMINAL_SUBSCRIPTION_STATUSES.has(previous.status) &&
+    !TERMINAL_SUBSCRIPTION_STATUSES.has(next.status)
+  ) {
     return stale(state, `subscription already ${previous.status}`);
   }
   return applied({ ...state, subscriptions: { ...state.subscriptions, [next.id]: next } });
@@ -162,8 +174,13 @@ function onInvoice(status: InvoicePaymentStatus): Handler {
         ...state.payment,
         invoiceStatus: status,
         lastInvoiceId: invoiceId ?? state.payment.lastInvoiceId,
-        lastError: status === 'ok' ? null : (str(error) ?? (status === 'past_due' ? 'payment_failed' : 'action_required')),
-        settledInvoices: settles ? [...state.payment.settledInvoices, invoiceId] : state.payment.settledInvoices,
+        lastError:
+          status === 'ok'
+            ? null
+            : (str(error) ?? (status === 'past_due' ? 'payment_failed' : 'action_required')),
+        settledInvoices: settles
+          ? [...state.payment.settledInvoices, invoiceId]
+          : state.payment.settledInvoices,
       },
     });
   };
@@ -174,7 +191,10 @@ function onDispute(open: boolean): Handler {
     const id = str(object.id);
     if (!id) return { state, outcome: 'failed', reason: 'dispute without id' };
     const others = state.payment.openDisputes.filter((dispute) => dispute !== id);
-    return applied({ ...state, payment: { ...state.payment, openDisputes: open ? [...others, id].sort() : others } });
+    return applied({
+      ...state,
+      payment: { ...state.payment, openDisputes: open ? [...others, id].sort() : others },
+    });
   };
 }
 
@@ -207,9 +227,13 @@ function onAsyncPayment(status: 'paid' | 'failed'): Handler {
   return (state, object, event) => {
     const id = str(object.id);
     const existing = id ? state.purchases[id] : undefined;
-    if (!existing) return onCheckoutCompleted(state, { ...object, payment_status: status === 'paid' ? 'paid' : 'unpaid' });
+    if (!existing)
+      return onCheckoutCompleted(state, { ...object, payment_status: status === 'paid' ? 'paid' : 'unpaid' });
     if (existing.status === 'refunded') return stale(state, `purchase already refunded (${event.type})`);
-    return applied({ ...state, purchases: { ...state.purchases, [existing.checkoutSessionId]: { ...existing, status } } });
+    return applied({
+      ...state,
+      purchases: { ...state.purchases, [existing.checkoutSessionId]: { ...existing, status } },
+    });
   };
 }
 
@@ -217,7 +241,9 @@ function onRefund(state: CustomerState, object: StripeObject): Evolution {
   // Only a full refund revokes the purchase (SPEC section 5); a partial one leaves it in place.
   if (object.refunded !== true) return applied(state);
   const paymentIntentId = idOf(object.payment_intent);
-  const purchase = Object.values(state.purchases).find((p) => paymentIntentId && p.paymentIntentId === paymentIntentId);
+  const purchase = Object.values(state.purchases).find(
+    (p) => paymentIntentId && p.paymentIntentId === paymentIntentId,
+  );
   if (!purchase) return applied(state);
   return applied({
     ...state,
@@ -228,7 +254,10 @@ function onRefund(state: CustomerState, object: StripeObject): Evolution {
 function onEntitlementSummary(state: CustomerState, object: StripeObject): Evolution {
   const list = (object.entitlements as { data?: StripeObject[] } | undefined)?.data ?? [];
   const stripeEntitlements = list
-    .map((entitlement) => ({ lookupKey: str(entitlement.lookup_key) ?? '', entitlementId: str(entitlement.id) ?? '' }))
+    .map((entitlement) => ({
+      lookupKey: str(entitlement.lookup_key) ?? '',
+      entitlementId: str(entitlement.id) ?? '',
+    }))
     .filter((entitlement) => entitlement.lookupKey !== '')
     .sort((a, b) => a.lookupKey.localeCompare(b.lookupKey));
   return applied({ ...state, stripeEntitlements });
@@ -287,4 +316,3 @@ export function foldCustomer(customerId: string, events: readonly LoggedEvent[])
   }
   return { state, outcomes };
 }
-

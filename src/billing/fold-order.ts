@@ -22,16 +22,22 @@ const RANK_TERMINAL = 1_000_000;
 export function isTerminalSnapshot(event: LoggedEvent): boolean {
   if (event.type.endsWith('.deleted')) return true;
   const object = dataObject(event);
-  if (object.object === 'subscription') return object.status === 'canceled' || object.status === 'incomplete_expired';
+  if (object.object === 'subscription')
+    return object.status === 'canceled' || object.status === 'incomplete_expired';
   if (object.object === 'invoice') return object.status === 'paid' || object.status === 'void';
   return false;
 }
 
 function isSubset(expected: unknown, actual: unknown): boolean {
   if (expected === actual) return true;
-  if (expected === null || actual === null || actual === undefined) return expected === actual || (expected === null && actual === undefined);
+  if (expected === null || actual === null || actual === undefined)
+    return expected === actual || (expected === null && actual === undefined);
   if (Array.isArray(expected)) {
-    return Array.isArray(actual) && expected.length === actual.length && expected.every((item, i) => isSubset(item, actual[i]));
+    return (
+      Array.isArray(actual) &&
+      expected.length === actual.length &&
+      expected.every((item, i) => isSubset(item, actual[i]))
+    );
   }
   if (typeof expected === 'object' && typeof actual === 'object') {
     return Object.entries(expected as Record<string, unknown>).every(([key, value]) =>
@@ -108,6 +114,9 @@ export function compareFoldKeys(a: FoldKey, b: FoldKey): number {
 export function sortForFold(events: readonly LoggedEvent[]): Array<{ event: LoggedEvent; key: FoldKey }> {
   const ranks = causalRanks(events);
   return events
-    .map((event) => ({ event, key: { created: event.created, rank: ranks.get(event.id)!, position: event.position } }))
+    .map((event) => ({
+      event,
+      key: { created: event.created, rank: ranks.get(event.id)!, position: event.position },
+    }))
     .sort((a, b) => compareFoldKeys(a.key, b.key));
 }

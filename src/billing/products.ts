@@ -13,7 +13,14 @@ export function isProductEventType(type: string): boolean {
 
 export function parseFeatureList(value: unknown): string[] {
   if (typeof value !== 'string') return [];
-  return [...new Set(value.split(',').map((feature) => feature.trim()).filter(Boolean))].sort();
+  return [
+    ...new Set(
+      value
+        .split(',')
+        .map((feature) => feature.trim())
+        .filter(Boolean),
+    ),
+  ].sort();
 }
 
 /** Applies one product event; the caller feeds events in fold order. */

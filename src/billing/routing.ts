@@ -25,7 +25,9 @@ export function routeEvent(payload: { data?: { object?: unknown } }): Routing {
     idOf(object.payment_intent),
     idOf(object.charge),
     idOf(object.invoice),
-    object.object === 'charge' || object.object === 'payment_intent' || object.object === 'invoice' ? objectId : undefined,
+    object.object === 'charge' || object.object === 'payment_intent' || object.object === 'invoice'
+      ? objectId
+      : undefined,
   ].filter((id): id is string => id !== undefined);
   const unique = [...new Set(mentioned)];
   return {

@@ -46,7 +46,14 @@ const schema = z.object({
   ADMIN_API_KEY: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MQTT_TOKEN_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
   MQTT_WS_PATH: z.string().startsWith('/', 'must start with /').default('/mqtt'),
-  MQTT_TCP_PORT: optionalString.pipe(z.string().regex(/^\d+$/, 'must be a port number').transform(Number).pipe(z.number().int().min(1).max(65535)).optional()),
+  MQTT_TCP_PORT: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d+$/, 'must be a port number')
+      .transform(Number)
+      .pipe(z.number().int().min(1).max(65535))
+      .optional(),
+  ),
   MQTT_ALLOWED_ORIGINS: list,
   CATALOG_FILE: optionalString,
   REDIS_URL: optionalString,
@@ -129,7 +136,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   const missing = SECRET_NAMES.filter((name) => !configured[name]);
   if (missing.length > 0 && values.NODE_ENV === 'production') {
-    throw new ConfigError(`Missing required secret${missing.length > 1 ? 's' : ''} in production: ${missing.join(', ')}`);
+    throw new ConfigError(
+      `Missing required secret${missing.length > 1 ? 's' : ''} in production: ${missing.join(', ')}`,
+    );
   }
   const dataDir = resolve(values.DATA_DIR);
   const dev = missing.length > 0 ? loadDevSecrets(dataDir) : undefined;

@@ -45,7 +45,11 @@ export function pgliteDir(dataDir: string): string | undefined {
 
 /** The TypeORM DataSource for the migrations; also what `ormconfig.ts` hands the TypeORM CLI. */
 export function createDataSource(target: DatabaseTarget): DataSource {
-  const common = { migrations: MIGRATIONS, migrationsTableName: 'paywire_migrations', logging: false } as const;
+  const common = {
+    migrations: MIGRATIONS,
+    migrationsTableName: 'paywire_migrations',
+    logging: false,
+  } as const;
   if (target.url) {
     return new DataSource({ type: 'postgres', url: target.url, ...common });
   }

@@ -108,7 +108,9 @@ export class EventLog {
   }
 
   async head(): Promise<number> {
-    const [row] = await this.sql.query<{ head: string | number | null }>(`SELECT max(position) AS head FROM stripe_events`);
+    const [row] = await this.sql.query<{ head: string | number | null }>(
+      `SELECT max(position) AS head FROM stripe_events`,
+    );
     return Number(row?.head ?? 0);
   }
 }
@@ -122,7 +124,11 @@ export interface EventRow {
 }
 
 /** Reads the log after `position` through any executor (the projector reads inside its transaction). */
-export async function readEventsAfter(db: SqlExecutor, position: number, limit: number): Promise<LoggedEvent[]> {
+export async function readEventsAfter(
+  db: SqlExecutor,
+  position: number,
+  limit: number,
+): Promise<LoggedEvent[]> {
   const rows = await db.query<EventRow>(
     `SELECT id, type, extract(epoch FROM created)::bigint AS created, position, payload
        FROM stripe_events WHERE position > $1 ORDER BY position LIMIT $2`,

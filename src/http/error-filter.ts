@@ -20,7 +20,11 @@ const CODES: Record<number, string> = {
 };
 
 export function errorBody(status: number, response?: unknown): Record<string, unknown> {
-  if (response && typeof response === 'object' && typeof (response as { error?: unknown }).error === 'string') {
+  if (
+    response &&
+    typeof response === 'object' &&
+    typeof (response as { error?: unknown }).error === 'string'
+  ) {
     return response as Record<string, unknown>;
   }
   return { error: CODES[status] ?? (status >= 500 ? 'internal' : 'bad_request') };
@@ -42,7 +46,10 @@ export class ErrorBodyFilter implements ExceptionFilter {
       void reply.status(status).send(errorBody(status));
       return;
     }
-    this.logger.error({ err: { name: (exception as Error)?.name, message: (exception as Error)?.message } }, 'unhandled error');
+    this.logger.error(
+      { err: { name: (exception as Error)?.name, message: (exception as Error)?.message } },
+      'unhandled error',
+    );
     void reply.status(500).send(errorBody(500));
   }
 }

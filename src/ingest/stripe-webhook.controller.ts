@@ -40,7 +40,11 @@ export class StripeWebhookController {
       return { received: true, duplicate };
     } catch (error) {
       this.logger.error(
-        { eventId: event.id, eventType: event.type, err: { code: (error as { code?: unknown }).code, message: (error as Error).message } },
+        {
+          eventId: event.id,
+          eventType: event.type,
+          err: { code: (error as { code?: unknown }).code, message: (error as Error).message },
+        },
         'event log unavailable, answering 503 so Stripe retries',
       );
       throw new HttpException({ error: 'unavailable' }, 503);

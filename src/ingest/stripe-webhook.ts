@@ -20,7 +20,11 @@ export interface VerifyOptions {
 }
 
 /** Verifies the signature and shape; returns the row to append, or throws WebhookRejected. */
-export function verifyStripeWebhook(body: Buffer, signature: string | undefined, options: VerifyOptions): EventToAppend {
+export function verifyStripeWebhook(
+  body: Buffer,
+  signature: string | undefined,
+  options: VerifyOptions,
+): EventToAppend {
   if (!signature || body.length === 0) throw new WebhookRejected('invalid_signature');
   let event: Stripe.Event | undefined;
   for (const secret of options.secrets) {
@@ -56,7 +60,10 @@ function toAppend(value: unknown, body: string): EventToAppend {
   };
 }
 
-type EventShape = Pick<Stripe.Event, 'id' | 'type' | 'created' | 'livemode' | 'api_version' | 'account' | 'data'>;
+type EventShape = Pick<
+  Stripe.Event,
+  'id' | 'type' | 'created' | 'livemode' | 'api_version' | 'account' | 'data'
+>;
 
 function isStripeEvent(value: unknown): value is EventShape {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return false;

@@ -19,7 +19,17 @@ export function createLogger(level: string): PinoLogger {
     level,
     base: { service: 'paywire' },
     redact: {
-      paths: ['secret', '*.secret', 'authorization', '*.authorization', 'signature', '*.signature', 'payload', '*.payload', 'token'],
+      paths: [
+        'secret',
+        '*.secret',
+        'authorization',
+        '*.authorization',
+        'signature',
+        '*.signature',
+        'payload',
+        '*.payload',
+        'token',
+      ],
       censor: '[redacted]',
     },
   });

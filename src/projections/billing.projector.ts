@@ -73,7 +73,10 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
     try {
       while (!this.stopped && (await this.projectOneBatch()) > 0);
     } catch (error) {
-      this.logger.error({ err: { message: (error as Error).message } }, 'projection batch failed; retrying shortly');
+      this.logger.error(
+        { err: { message: (error as Error).message } },
+        'projection batch failed; retrying shortly',
+      );
     }
   }
 
@@ -88,7 +91,15 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
     });
     if (!result) return 0;
     for (const outcome of result.batch.outcomes) {
-      this.logger.debug({ eventId: outcome.id, customerId: outcome.customerId, outcome: outcome.outcome, reason: outcome.reason }, 'event projected');
+      this.logger.debug(
+        {
+          eventId: outcome.id,
+          customerId: outcome.customerId,
+          outcome: outcome.outcome,
+          reason: outcome.reason,
+        },
+        'event projected',
+      );
     }
     for (const state of result.batch.changed) this.eventBus.publish(new CustomerStateChanged(state));
     return result.count;

@@ -19,7 +19,10 @@ export class CustomerStateQuery {
   ) {}
 
   async current(customerId: string): Promise<BillingState | null> {
-    const [row] = await this.sql.query<{ view: BillingState }>(`SELECT view FROM billing_customers WHERE customer_id = $1`, [customerId]);
+    const [row] = await this.sql.query<{ view: BillingState }>(
+      `SELECT view FROM billing_customers WHERE customer_id = $1`,
+      [customerId],
+    );
     return row?.view ?? null;
   }
 

@@ -12,7 +12,13 @@
  */
 import { billingState, type BillingState } from '../billing/billing-state.js';
 import type { Catalog } from '../billing/catalog.js';
-import { emptyCustomer, evolveCustomer, foldCustomer, isCustomerEventType, type CustomerState } from '../billing/customer.js';
+import {
+  emptyCustomer,
+  evolveCustomer,
+  foldCustomer,
+  isCustomerEventType,
+  type CustomerState,
+} from '../billing/customer.js';
 import type { LoggedEvent } from '../billing/events.js';
 import { sortForFold } from '../billing/fold-order.js';
 import { evolveProducts, isProductEventType, type ProductFeatures } from '../billing/products.js';
@@ -42,7 +48,10 @@ export interface BatchResult {
 }
 
 export function foldProducts(events: readonly LoggedEvent[]): ProductFeatures {
-  return sortForFold(events).reduce<ProductFeatures>((products, { event }) => evolveProducts(products, event), {});
+  return sortForFold(events).reduce<ProductFeatures>(
+    (products, { event }) => evolveProducts(products, event),
+    {},
+  );
 }
 
 /** Compares two folded states, ignoring the bookkeeping that every event moves. */
@@ -77,7 +86,12 @@ export async function projectBatch(
       const fresh = await addLinks(tx, tables, routing.links, customerId);
       const waiting = fresh.length > 0 ? await unroutedEvents(tx, tables, fresh, upTo) : [];
       if (waiting.length > 0) {
-        await routeEvents(tx, tables, waiting.map((e) => e.id), customerId);
+        await routeEvents(
+          tx,
+          tables,
+          waiting.map((e) => e.id),
+          customerId,
+        );
         for (const e of waiting) if (!routed.has(e.id)) routed.set(e.id, customerId);
       }
     }
@@ -109,7 +123,12 @@ export async function projectBatch(
     try {
       const evolution = evolveCustomer(state, event);
       states.set(customerId, evolution.state);
-      outcomes.set(event.id, { id: event.id, outcome: evolution.outcome, reason: evolution.reason ?? null, customerId });
+      outcomes.set(event.id, {
+        id: event.id,
+        outcome: evolution.outcome,
+        reason: evolution.reason ?? null,
+        customerId,
+      });
     } catch (error) {
       outcomes.set(event.id, { id: event.id, outcome: 'failed', reason: describe(error), customerId });
     }
@@ -159,13 +178,16 @@ export async function projectBatch(
     );
     products = next;
     await saveProducts(tx, tables, products);
-    for (const event of productEvents) outcomes.set(event.id, { id: event.id, outcome: 'applied', reason: null, customerId: null });
-    const holders = (await customersHoldingProducts(tx, tables, changedProducts)).filter((id) => !reviewed.has(id));
+    for (const event of productEvents)
+      outcomes.set(event.id, { id: event.id, outcome: 'applied', reason: null, customerId: null });
+    const holders = (await customersHoldingProducts(tx, tables, changedProducts)).filter(
+      (id) => !reviewed.has(id),
+    );
     for (const [id, state] of await loadCustomerStates(tx, tables, holders)) states.set(id, state);
   }
 
   const changed: BillingState[] = [];
-  for (const [customerId, state] of states) {
+  for (const state of states.values()) {
     const view = billingState(state, catalog, products);
     await saveCustomer(tx, tables, state, view);
     changed.push(view);

@@ -43,7 +43,11 @@ export const LIVE_TABLES = tablesWithSuffix('');
 
 const EVENT_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position, payload`;
 
-export async function loadCustomerStates(tx: SqlExecutor, tables: Tables, ids: string[]): Promise<Map<string, CustomerState>> {
+export async function loadCustomerStates(
+  tx: SqlExecutor,
+  tables: Tables,
+  ids: string[],
+): Promise<Map<string, CustomerState>> {
   if (ids.length === 0) return new Map();
   const rows = await tx.query<{ customer_id: string; state: CustomerState }>(
     `SELECT customer_id, state FROM ${tables.customers} WHERE customer_id = ANY($1::text[])`,
@@ -69,7 +73,10 @@ export async function loadCustomerEvents(
   return rows.map(toLoggedEvent);
 }
 
-export async function loadProductEvents(tx: SqlExecutor, bound: { upTo: number } | { asOf: number }): Promise<LoggedEvent[]> {
+export async function loadProductEvents(
+  tx: SqlExecutor,
+  bound: { upTo: number } | { asOf: number },
+): Promise<LoggedEvent[]> {
   const rows =
     'upTo' in bound
       ? await tx.query<EventRow>(
@@ -84,11 +91,17 @@ export async function loadProductEvents(tx: SqlExecutor, bound: { upTo: number }
 }
 
 export async function loadProducts(tx: SqlExecutor, tables: Tables): Promise<ProductFeatures> {
-  const rows = await tx.query<{ product_id: string; features: string[] }>(`SELECT product_id, features FROM ${tables.products}`);
+  const rows = await tx.query<{ product_id: string; features: string[] }>(
+    `SELECT product_id, features FROM ${tables.products}`,
+  );
   return Object.fromEntries(rows.map((row) => [row.product_id, row.features]));
 }
 
-export async function saveProducts(tx: SqlExecutor, tables: Tables, products: ProductFeatures): Promise<void> {
+export async function saveProducts(
+  tx: SqlExecutor,
+  tables: Tables,
+  products: ProductFeatures,
+): Promise<void> {
   await tx.query(`DELETE FROM ${tables.products}`);
   const ids = Object.keys(products);
   if (ids.length === 0) return;
@@ -99,7 +112,11 @@ export async function saveProducts(tx: SqlExecutor, tables: Tables, products: Pr
   );
 }
 
-export async function customersHoldingProducts(tx: SqlExecutor, tables: Tables, productIds: string[]): Promise<string[]> {
+export async function customersHoldingProducts(
+  tx: SqlExecutor,
+  tables: Tables,
+  productIds: string[],
+): Promise<string[]> {
   const rows = await tx.query<{ customer_id: string }>(
     `SELECT DISTINCT customer_id FROM ${tables.subscriptions} WHERE product_ids && $1::text[]`,
     [productIds],
@@ -107,7 +124,11 @@ export async function customersHoldingProducts(tx: SqlExecutor, tables: Tables, 
   return rows.map((row) => row.customer_id);
 }
 
-export async function resolveLinks(tx: SqlExecutor, tables: Tables, objectIds: string[]): Promise<string | null> {
+export async function resolveLinks(
+  tx: SqlExecutor,
+  tables: Tables,
+  objectIds: string[],
+): Promise<string | null> {
   if (objectIds.length === 0) return null;
   const rows = await tx.query<{ customer_id: string }>(
     `SELECT customer_id FROM ${tables.links} WHERE object_id = ANY($1::text[]) ORDER BY object_id LIMIT 1`,
@@ -117,7 +138,12 @@ export async function resolveLinks(tx: SqlExecutor, tables: Tables, objectIds: s
 }
 
 /** Records links; returns the ids that were not linked before (the first link of an id wins). */
-export async function addLinks(tx: SqlExecutor, tables: Tables, objectIds: string[], customerId: string): Promise<string[]> {
+export async function addLinks(
+  tx: SqlExecutor,
+  tables: Tables,
+  objectIds: string[],
+  customerId: string,
+): Promise<string[]> {
   if (objectIds.length === 0) return [];
   const rows = await tx.query<{ object_id: string }>(
     `INSERT INTO ${tables.links} (object_id, customer_id) SELECT unnest($1::text[]), $2
@@ -128,7 +154,12 @@ export async function addLinks(tx: SqlExecutor, tables: Tables, objectIds: strin
 }
 
 /** Events up to `upTo` that name no customer, reference one of `objectIds`, and are not routed yet. */
-export async function unroutedEvents(tx: SqlExecutor, tables: Tables, objectIds: string[], upTo: number): Promise<LoggedEvent[]> {
+export async function unroutedEvents(
+  tx: SqlExecutor,
+  tables: Tables,
+  objectIds: string[],
+  upTo: number,
+): Promise<LoggedEvent[]> {
   const rows = await tx.query<EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM stripe_events e
       WHERE customer_id IS NULL AND refs && $1::text[] AND position <= $2
@@ -138,7 +169,12 @@ export async function unroutedEvents(tx: SqlExecutor, tables: Tables, objectIds:
   return rows.map(toLoggedEvent);
 }
 
-export async function routeEvents(tx: SqlExecutor, tables: Tables, eventIds: string[], customerId: string): Promise<void> {
+export async function routeEvents(
+  tx: SqlExecutor,
+  tables: Tables,
+  eventIds: string[],
+  customerId: string,
+): Promise<void> {
   await tx.query(
     `INSERT INTO ${tables.routes} (event_id, customer_id) SELECT unnest($1::text[]), $2 ON CONFLICT (event_id) DO NOTHING`,
     [eventIds, customerId],
@@ -157,7 +193,15 @@ export async function saveCustomer(
      ON CONFLICT (customer_id) DO UPDATE SET user_id = EXCLUDED.user_id, email = EXCLUDED.email,
        deleted = EXCLUDED.deleted, state = EXCLUDED.state, view = EXCLUDED.view, version = EXCLUDED.version,
        updated_at = now()`,
-    [state.customerId, state.userId, state.email, state.deleted, JSON.stringify(state), JSON.stringify(view), state.version],
+    [
+      state.customerId,
+      state.userId,
+      state.email,
+      state.deleted,
+      JSON.stringify(state),
+      JSON.stringify(view),
+      state.version,
+    ],
   );
   await tx.query(`DELETE FROM ${tables.subscriptions} WHERE customer_id = $1`, [state.customerId]);
   if (view.subscriptions.length > 0) {
@@ -171,7 +215,9 @@ export async function saveCustomer(
         state.customerId,
         view.subscriptions.map((s) => s.id),
         view.subscriptions.map((s) => s.status),
-        view.subscriptions.map((s) => [...new Set(s.items.map((item) => item.productId).filter(Boolean))].join(',')),
+        view.subscriptions.map((s) =>
+          [...new Set(s.items.map((item) => item.productId).filter(Boolean))].join(','),
+        ),
         view.subscriptions.map((s) => JSON.stringify({ ...s, customerId: state.customerId })),
       ],
     );

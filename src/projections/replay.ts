@@ -34,6 +34,7 @@ const NEXT = tablesWithSuffix('_next');
 export class ReplayService {
   private readonly jobs = new Map<string, ReplayJob>();
   private current: ReplayJob | null = null;
+  private readonly waiters = new Map<string, Promise<ReplayJob>>();
 
   constructor(
     @Inject(SQL) private readonly sql: Sql,
@@ -72,8 +73,6 @@ export class ReplayService {
     return { job, done };
   }
 
-  private readonly waiters = new Map<string, Promise<ReplayJob>>();
-
   private finished(job: ReplayJob): Promise<ReplayJob> {
     return this.waiters.get(job.jobId) ?? Promise.resolve(job);
   }
@@ -84,7 +83,9 @@ export class ReplayService {
 
   private async run(job: ReplayJob, onProgress?: (job: ReplayJob) => void): Promise<void> {
     this.logger.info({ jobId: job.jobId }, 'replay started');
-    const [count] = await this.sql.query<{ total: string | number }>(`SELECT count(*) AS total FROM stripe_events`);
+    const [count] = await this.sql.query<{ total: string | number }>(
+      `SELECT count(*) AS total FROM stripe_events`,
+    );
     job.total = Number(count.total);
     await this.sql.transaction(async (tx) => {
       for (const table of PROJECTION_TABLES) {
