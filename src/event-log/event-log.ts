@@ -41,8 +41,6 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-/** Any constant shared by every Paywire instance on the database; it names the log's append lock. */
-const APPEND_LOCK = 0x5061_7977;
 const MAX_BATCH = 500;
 
 export class EventLog {
@@ -79,7 +77,7 @@ export class EventLog {
   private async commitBatch(batch: PendingAppend[]): Promise<void> {
     let stored: Map<string, number>;
     try {
-      stored = await this.sql.transaction((tx) => insertEvents(tx, uniqueEvents(batch)));
+      stored = await insertEvents(this.sql, uniqueEvents(batch));
     } catch (error) {
       if (batch.length === 1 || !isDataException(error)) {
         for (const append of batch) append.reject(error);
@@ -159,17 +157,11 @@ function uniqueEvents(batch: PendingAppend[]): EventToAppend[] {
   return [...byId.values()];
 }
 
-async function insertEvents(tx: SqlExecutor, events: EventToAppend[]): Promise<Map<string, number>> {
-  await tx.query(`SELECT pg_advisory_xact_lock($1)`, [APPEND_LOCK]);
-  const rows = await tx.query<{ id: string; position: string | number }>(
-    `INSERT INTO stripe_events (id, type, created, livemode, api_version, account, customer_id, object_id, refs, payload)
-     SELECT id, type, to_timestamp(created), livemode, api_version, account, customer_id, object_id,
-            CASE WHEN refs = '' THEN NULL ELSE string_to_array(refs, ',') END, body::jsonb
-       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-            WITH ORDINALITY AS e(id, type, created, livemode, api_version, account, customer_id, object_id, refs, body, ord)
-      ORDER BY ord
-     ON CONFLICT (id) DO NOTHING
-     RETURNING id, position`,
+/** One round trip: `paywire_append_events` (see the migration) locks, inserts and commits. */
+async function insertEvents(db: SqlExecutor, events: EventToAppend[]): Promise<Map<string, number>> {
+  const rows = await db.query<{ event_id: string; event_position: string | number }>(
+    `SELECT event_id, event_position FROM paywire_append_events(
+       $1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`,
     [
       events.map((e) => e.id),
       events.map((e) => e.type),
@@ -183,5 +175,5 @@ async function insertEvents(tx: SqlExecutor, events: EventToAppend[]): Promise<M
       events.map((e) => e.body),
     ],
   );
-  return new Map(rows.map((row) => [row.id, Number(row.position)]));
+  return new Map(rows.map((row) => [row.event_id, Number(row.event_position)]));
 }

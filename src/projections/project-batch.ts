@@ -32,7 +32,7 @@ import {
   loadProductEvents,
   loadProducts,
   resolveLinks,
-  saveCustomer,
+  saveCustomers,
   saveOutcomes,
   routeEvents,
   saveProducts,
@@ -186,15 +186,14 @@ export async function projectBatch(
     for (const [id, state] of await loadCustomerStates(tx, tables, holders)) states.set(id, state);
   }
 
-  const changed: BillingState[] = [];
-  for (const state of states.values()) {
-    const view = billingState(state, catalog, products);
-    await saveCustomer(tx, tables, state, view);
-    changed.push(view);
-  }
+  const changed = [...states.values()].map((state) => ({
+    state,
+    view: billingState(state, catalog, products),
+  }));
+  await saveCustomers(tx, tables, changed);
   const updates = [...outcomes.values()];
   await saveOutcomes(tx, updates);
-  return { changed, outcomes: updates };
+  return { changed: changed.map(({ view }) => view), outcomes: updates };
 }
 
 function describe(error: unknown): string {

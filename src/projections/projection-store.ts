@@ -181,60 +181,69 @@ export async function routeEvents(
   );
 }
 
-export async function saveCustomer(
+/** Writes the customers' rows, subscriptions and entitlements: a fixed number of statements per batch. */
+export async function saveCustomers(
   tx: SqlExecutor,
   tables: Tables,
-  state: CustomerState,
-  view: BillingState,
+  customers: Array<{ state: CustomerState; view: BillingState }>,
 ): Promise<void> {
+  if (customers.length === 0) return;
+  const ids = customers.map(({ state }) => state.customerId);
   await tx.query(
     `INSERT INTO ${tables.customers} (customer_id, user_id, email, deleted, state, view, version, updated_at)
-     VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, now())
+     SELECT c.id, c.user_id, c.email, c.deleted, c.state::jsonb, c.view::jsonb, c.version, now()
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::text[], $7::bigint[])
+         AS c(id, user_id, email, deleted, state, view, version)
      ON CONFLICT (customer_id) DO UPDATE SET user_id = EXCLUDED.user_id, email = EXCLUDED.email,
        deleted = EXCLUDED.deleted, state = EXCLUDED.state, view = EXCLUDED.view, version = EXCLUDED.version,
        updated_at = now()`,
     [
-      state.customerId,
-      state.userId,
-      state.email,
-      state.deleted,
-      JSON.stringify(state),
-      JSON.stringify(view),
-      state.version,
+      ids,
+      customers.map(({ state }) => state.userId),
+      customers.map(({ state }) => state.email),
+      customers.map(({ state }) => state.deleted),
+      customers.map(({ state }) => JSON.stringify(state)),
+      customers.map(({ view }) => JSON.stringify(view)),
+      customers.map(({ state }) => state.version),
     ],
   );
-  await tx.query(`DELETE FROM ${tables.subscriptions} WHERE customer_id = $1`, [state.customerId]);
-  if (view.subscriptions.length > 0) {
+  const subscriptions = customers.flatMap(({ view }) =>
+    view.subscriptions.map((subscription) => ({ customerId: view.customerId, subscription })),
+  );
+  await tx.query(`DELETE FROM ${tables.subscriptions} WHERE customer_id = ANY($1::text[])`, [ids]);
+  if (subscriptions.length > 0) {
     await tx.query(
       `INSERT INTO ${tables.subscriptions} (subscription_id, customer_id, status, product_ids, view)
-       SELECT id, $1, status, string_to_array(products, ','), view::jsonb
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS s(id, status, products, view)
+       SELECT s.id, s.customer_id, s.status, string_to_array(s.products, ','), s.view::jsonb
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS s(id, customer_id, status, products, view)
        ON CONFLICT (subscription_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
          product_ids = EXCLUDED.product_ids, view = EXCLUDED.view`,
       [
-        state.customerId,
-        view.subscriptions.map((s) => s.id),
-        view.subscriptions.map((s) => s.status),
-        view.subscriptions.map((s) =>
-          [...new Set(s.items.map((item) => item.productId).filter(Boolean))].join(','),
+        subscriptions.map(({ subscription }) => subscription.id),
+        subscriptions.map(({ customerId }) => customerId),
+        subscriptions.map(({ subscription }) => subscription.status),
+        subscriptions.map(({ subscription }) =>
+          [...new Set(subscription.items.map((item) => item.productId).filter(Boolean))].join(','),
         ),
-        view.subscriptions.map((s) => JSON.stringify({ ...s, customerId: state.customerId })),
+        subscriptions.map(({ customerId, subscription }) => JSON.stringify({ ...subscription, customerId })),
       ],
     );
   }
-  await tx.query(`DELETE FROM ${tables.entitlements} WHERE customer_id = $1`, [state.customerId]);
-  if (view.entitlements.length > 0) {
+  const entitlements = customers.flatMap(({ view }) =>
+    view.entitlements.map((entitlement) => ({ customerId: view.customerId, entitlement })),
+  );
+  await tx.query(`DELETE FROM ${tables.entitlements} WHERE customer_id = ANY($1::text[])`, [ids]);
+  if (entitlements.length > 0) {
     await tx.query(
       `INSERT INTO ${tables.entitlements} (customer_id, feature, source, source_id, until)
-       SELECT $1, feature, source, source_id, until FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[])
-         AS e(feature, source, source_id, until)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
        ON CONFLICT DO NOTHING`,
       [
-        state.customerId,
-        view.entitlements.map((e) => e.feature),
-        view.entitlements.map((e) => e.source),
-        view.entitlements.map((e) => e.sourceId),
-        view.entitlements.map((e) => e.until),
+        entitlements.map(({ customerId }) => customerId),
+        entitlements.map(({ entitlement }) => entitlement.feature),
+        entitlements.map(({ entitlement }) => entitlement.source),
+        entitlements.map(({ entitlement }) => entitlement.sourceId),
+        entitlements.map(({ entitlement }) => entitlement.until),
       ],
     );
   }

@@ -1,0 +1,218 @@
+/**
+ * `npm run bench:ingest`: verified webhooks acknowledged per second, and p50/p99 time to acknowledge, at
+ * 1, 16 and 64 concurrent senders against real PostgreSQL, beside two baselines measured in the same run:
+ * the raw rate of the same single-row `INSERT … ON CONFLICT DO NOTHING` through `pg` at the same
+ * concurrency (each with its own commit, as a naive handler would), and the webhook handler of
+ * `@supabase/stripe-sync-engine` on the same database, fed `customer.subscription.updated` events, which
+ * it stores without calling Stripe's API. Prints a Markdown table for BENCHMARKS.md.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import Fastify from 'fastify';
+import pg from 'pg';
+import Stripe from 'stripe';
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config/config.js';
+import { BillingProjector } from '../src/projections/billing.projector.js';
+import { freshDatabase, machine, percentile, subscriptionEvent, table } from './support.js';
+
+const SECRET = 'whsec_bench_secret';
+const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
+const COUNT = Number(process.env.BENCH_EVENTS ?? 6000);
+
+interface Result {
+  name: string;
+  concurrency: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  failures: number;
+}
+
+function prepare(count: number, offset: number) {
+  const created = Math.floor(Date.now() / 1000);
+  const bodies = Array.from({ length: count }, (_, i) =>
+    JSON.stringify(subscriptionEvent(offset + i, 1000, created)),
+  );
+  const signatures = bodies.map((payload) =>
+    Stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET }),
+  );
+  return { bodies, signatures };
+}
+
+function summarise(
+  name: string,
+  concurrency: number,
+  latencies: number[],
+  elapsedMs: number,
+  failures: number,
+): Result {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    name,
+    concurrency,
+    perSecond: Math.round((latencies.length / elapsedMs) * 1000),
+    p50: Number(percentile(sorted, 50).toFixed(2)),
+    p99: Number(percentile(sorted, 99).toFixed(2)),
+    failures,
+  };
+}
+
+function loadOverHttp(
+  name: string,
+  url: string,
+  concurrency: number,
+  count: number,
+  offset: number,
+): Promise<Result> {
+  const { bodies, signatures } = prepare(count, offset);
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./load-worker.js', import.meta.url), {
+      workerData: { url, bodies, signatures, concurrency },
+    });
+    worker.once('message', (message: { latencies: number[]; elapsed: number; failures: number }) =>
+      resolve(summarise(name, concurrency, message.latencies, message.elapsed, message.failures)),
+    );
+    worker.once('error', reject);
+  });
+}
+
+async function rawInsert(url: string, concurrency: number, count: number, offset: number): Promise<Result> {
+  const pool = new pg.Pool({ connectionString: url, max: concurrency });
+  await pool.query(`CREATE TABLE IF NOT EXISTS raw_events (LIKE stripe_events INCLUDING ALL)`);
+  const { bodies } = prepare(count, offset);
+  const events = bodies.map((body) => ({ body, event: JSON.parse(body) as Stripe.Event }));
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < events.length) {
+        const { body, event } = events[next++];
+        const t0 = performance.now();
+        await pool.query(
+          `INSERT INTO raw_events (id, type, created, livemode, api_version, customer_id, object_id, payload)
+           VALUES ($1, $2, to_timestamp($3), $4, $5, $6, $7, $8::jsonb) ON CONFLICT (id) DO NOTHING`,
+          [event.id, event.type, event.created, event.livemode, event.api_version, 'cus_x', 'sub_x', body],
+        );
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  await pool.end();
+  return summarise('raw INSERT … ON CONFLICT (pg, commit each)', concurrency, latencies, elapsed, 0);
+}
+
+async function startPeer(url: string) {
+  // The package's ESM build reads __dirname to find its migrations and fails; its CommonJS build works.
+  const { runMigrations, StripeSync } = createRequire(import.meta.url)(
+    '@supabase/stripe-sync-engine',
+  ) as typeof import('@supabase/stripe-sync-engine');
+  await runMigrations({ databaseUrl: url, schema: 'stripe' });
+  const sync = new StripeSync({
+    stripeSecretKey: 'sk_test_bench_offline',
+    stripeWebhookSecret: SECRET,
+    schema: 'stripe',
+    backfillRelatedEntities: false,
+    autoExpandLists: false,
+    poolConfig: { connectionString: url, max: 16 },
+  });
+  const server = Fastify({ bodyLimit: 1024 * 1024 });
+  server.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, body),
+  );
+  server.post('/webhooks', async (request, reply) => {
+    try {
+      await sync.processWebhook(request.body as Buffer, request.headers['stripe-signature'] as string);
+      return { received: true };
+    } catch (error) {
+      if (process.env.BENCH_DEBUG) console.error(error);
+      return reply.status(400).send({ error: 'failed' });
+    }
+  });
+  await server.listen({ port: 0, host: '127.0.0.1' });
+  const address = server.server.address();
+  return {
+    url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/webhooks`,
+    close: async () => {
+      await server.close();
+      await sync.postgresClient.pool.end();
+    },
+  };
+}
+
+async function main() {
+  const db = await freshDatabase('paywire_bench_ingest');
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: db.url,
+    DATA_DIR: '/tmp/paywire-bench',
+    STRIPE_WEBHOOK_SECRET: SECRET,
+    ADMIN_API_KEY: 'bench-admin-key-0123456789',
+    MQTT_TOKEN_SECRET: 'bench-mqtt-secret-0123456789abcdef0123456789',
+    LOG_LEVEL: 'silent',
+  });
+  const paywire = await createApp(config);
+  await paywire.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = paywire.app.getHttpServer().address();
+  const paywireUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/webhooks/stripe`;
+  const peer = await startPeer(db.url);
+  const projector = paywire.app.get(BillingProjector);
+
+  const results: Result[] = [];
+  let offset = 0;
+  // Warm-up: JIT, connection pools, the first pages of each table.
+  await loadOverHttp('warm-up', paywireUrl, 16, 500, (offset += 10_000_000));
+  await loadOverHttp('warm-up', peer.url, 16, 500, (offset += 10_000_000));
+  while ((await projector.lag()).behind > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const concurrency of LEVELS) {
+    const count = concurrency === 1 ? Math.min(COUNT, 1500) : COUNT;
+    results.push(await rawInsert(db.url, concurrency, count, (offset += 10_000_000)));
+    results.push(
+      await loadOverHttp(
+        'Paywire POST /webhooks/stripe',
+        paywireUrl,
+        concurrency,
+        count,
+        (offset += 10_000_000),
+      ),
+    );
+    // Let the projector catch up so that its work does not weigh on the next measurement.
+    while ((await projector.lag()).behind > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    results.push(
+      await loadOverHttp(
+        '@supabase/stripe-sync-engine processWebhook',
+        peer.url,
+        concurrency,
+        count,
+        (offset += 10_000_000),
+      ),
+    );
+  }
+  await peer.close();
+  await paywire.app.close();
+  await db.drop();
+
+  console.log(
+    `\nMachine: ${machine()}; PostgreSQL at ${new URL(db.url).host}; ${COUNT} events per level (1,500 at 1 sender)\n`,
+  );
+  console.log(
+    table(
+      ['senders', 'what', 'events/s', 'p50 ms', 'p99 ms', 'non-200'],
+      results.map((r) => [r.concurrency, r.name, r.perSecond, r.p50, r.p99, r.failures]),
+    ),
+  );
+  for (const concurrency of LEVELS) {
+    const at = results.filter((r) => r.concurrency === concurrency);
+    const raw = at.find((r) => r.name.startsWith('raw'))!;
+    const ours = at.find((r) => r.name.startsWith('Paywire'))!;
+    const peerResult = at.find((r) => r.name.startsWith('@supabase'))!;
+    console.log(
+      `\n${concurrency} senders: Paywire = ${((ours.perSecond / raw.perSecond) * 100).toFixed(0)}% of the raw insert rate, ` +
+        `${(ours.perSecond / peerResult.perSecond).toFixed(2)}× the peer`,
+    );
+  }
+}
+
+await main();

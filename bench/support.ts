@@ -1,0 +1,164 @@
+/**
+ * Shared pieces of the benchmarks: a fresh database per run, realistic subscription events (about 4 KB,
+ * the size of a real `customer.subscription.updated`), percentiles, and a Markdown table printer.
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import pg from 'pg';
+import type Stripe from 'stripe';
+
+export const serverUrl =
+  process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export async function freshDatabase(prefix: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: serverUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export function subscriptionEvent(i: number, customers: number, created: number): Stripe.Event {
+  const customer = `cus_bench${(i % customers).toString().padStart(7, '0')}`;
+  const subscription = `sub_bench${(i % customers).toString().padStart(7, '0')}`;
+  const price = {
+    id: i % 2 ? 'price_bench_pro' : 'price_bench_basic',
+    object: 'price',
+    active: true,
+    billing_scheme: 'per_unit',
+    created: 1721948600,
+    currency: 'usd',
+    livemode: false,
+    lookup_key: i % 2 ? 'pro_monthly' : 'basic_monthly',
+    metadata: {},
+    nickname: null,
+    product: 'prod_bench',
+    recurring: {
+      interval: 'month',
+      interval_count: 1,
+      meter: null,
+      trial_period_days: null,
+      usage_type: 'licensed',
+    },
+    tax_behavior: 'unspecified',
+    tiers_mode: null,
+    transform_quantity: null,
+    type: 'recurring',
+    unit_amount: 4000,
+    unit_amount_decimal: '4000',
+  };
+  const object = {
+    id: subscription,
+    object: 'subscription',
+    application: null,
+    application_fee_percent: null,
+    automatic_tax: { disabled_reason: null, enabled: false, liability: null },
+    billing_cycle_anchor: created - 86400,
+    cancel_at: null,
+    cancel_at_period_end: false,
+    canceled_at: null,
+    cancellation_details: { comment: null, feedback: null, reason: null },
+    collection_method: 'charge_automatically',
+    created: created - 86400,
+    currency: 'usd',
+    customer,
+    days_until_due: null,
+    default_payment_method: 'pm_1PgcHGB7WZ01zgkWbench000',
+    default_source: null,
+    default_tax_rates: [],
+    description: null,
+    discounts: [],
+    ended_at: null,
+    invoice_settings: { account_tax_ids: null, issuer: { type: 'self' } },
+    items: {
+      object: 'list',
+      data: [
+        {
+          id: `si_bench${i}`,
+          object: 'subscription_item',
+          billing_thresholds: null,
+          created: created - 86400,
+          current_period_end: created + 2592000,
+          current_period_start: created,
+          discounts: [],
+          metadata: {},
+          plan: {
+            ...price,
+            object: 'plan',
+            amount: 4000,
+            amount_decimal: '4000',
+            interval: 'month',
+            interval_count: 1,
+            usage_type: 'licensed',
+          },
+          price,
+          quantity: 1,
+          subscription,
+          tax_rates: [],
+        },
+      ],
+      has_more: false,
+      total_count: 1,
+      url: `/v1/subscription_items?subscription=${subscription}`,
+    },
+    latest_invoice: `in_bench${i}`,
+    livemode: false,
+    metadata: { userId: `user_${i % customers}` },
+    next_pending_invoice_item_invoice: null,
+    on_behalf_of: null,
+    pause_collection: null,
+    payment_settings: {
+      payment_method_options: null,
+      payment_method_types: null,
+      save_default_payment_method: 'off',
+    },
+    pending_invoice_item_interval: null,
+    pending_setup_intent: null,
+    pending_update: null,
+    schedule: null,
+    start_date: created - 86400,
+    status: 'active',
+    test_clock: null,
+    transfer_data: null,
+    trial_end: null,
+    trial_settings: { end_behavior: { missing_payment_method: 'create_invoice' } },
+    trial_start: null,
+  };
+  return {
+    id: `evt_bench${i.toString().padStart(9, '0')}${randomBytes(3).toString('hex')}`,
+    object: 'event',
+    api_version: '2026-07-29.dahlia',
+    created,
+    data: { object, previous_attributes: { items: { data: [{ id: `si_bench${i}`, quantity: 2 }] } } },
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: `req_bench${i}`, idempotency_key: randomBytes(16).toString('hex') },
+    type: 'customer.subscription.updated',
+  } as unknown as Stripe.Event;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+}
+
+export function table(headers: string[], rows: Array<Array<string | number>>): string {
+  const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+  return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
+}
