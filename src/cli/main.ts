@@ -1,0 +1,81 @@
+/**
+ * `npx paywire <command>` (SPEC section 7), also `npm run <command>`: `serve`, `migrate`, `replay`.
+ * `replay` asks a running Paywire to rebuild (POST /admin/replay) and follows it with a progress bar; when
+ * no server answers it rebuilds in this process, against the same database.
+ */
+import { parseArgs } from 'node:util';
+import { createApp } from '../app.js';
+import { loadConfig } from '../config/config.js';
+import { migrate } from '../database/database.js';
+import { exitOnStartupError, serve } from '../main.js';
+import { ReplayService } from '../projections/replay.js';
+import { progressReporter } from './progress.js';
+
+const USAGE = `usage: paywire <command>
+  serve                 start the server (same as npm start)
+  migrate               apply pending database migrations
+  replay [--url URL]    rebuild every projection from the event log, with a progress bar
+`;
+
+async function migrateCommand(): Promise<void> {
+  const config = loadConfig();
+  const applied = await migrate({ url: config.databaseUrl, dataDir: config.dataDir });
+  process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+}
+
+async function replayRemote(url: string, adminKey: string): Promise<boolean> {
+  try {
+    await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(1000) });
+  } catch {
+    return false;
+  }
+  const headers = { authorization: `Bearer ${adminKey}` };
+  const started = await fetch(`${url}/admin/replay`, { method: 'POST', headers });
+  if (started.status !== 202) throw new Error(`the server answered ${started.status} to POST /admin/replay`);
+  const { jobId } = (await started.json()) as { jobId: string };
+  const report = progressReporter();
+  process.stdout.write(`replaying on ${url} (job ${jobId})\n`);
+  for (;;) {
+    const job = (await (await fetch(`${url}/admin/replay/${jobId}`, { headers })).json()) as {
+      state: string;
+      processed: number;
+      total: number;
+    };
+    report(job.state === 'running' ? Math.min(job.processed, job.total - 1) : job.processed, job.total);
+    if (job.state === 'done') return true;
+    if (job.state === 'failed') throw new Error('the replay failed; see the server log');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function replayCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { url: { type: 'string' } } });
+  const config = loadConfig();
+  const url = values.url ?? `http://${config.host}:${config.port}`;
+  if (await replayRemote(url, config.adminApiKey)) return;
+  process.stdout.write(`no server at ${url}; replaying in this process\n`);
+  const { app } = await createApp({ ...config, logLevel: 'warn' });
+  await app.init();
+  const report = progressReporter();
+  const { done } = app.get(ReplayService).start((job) => report(job.processed, job.total));
+  const job = await done;
+  await app.close();
+  if (job.state !== 'done') throw new Error('the replay failed');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'migrate':
+      return migrateCommand();
+    case 'replay':
+      return replayCommand(rest);
+    default:
+      process.stderr.write(USAGE);
+      process.exit(command ? 2 : 0);
+  }
+}
+
+main(process.argv.slice(2)).catch(exitOnStartupError);
