@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { PGliteDriver, getPGliteInstance } from 'typeorm-pglite';
+import { PGliteInstance } from 'typeorm-pglite/dist/pglite-instance.js';
 import { EventLogSchema1763900000000 } from '../../migrations/1763900000000-EventLogSchema.js';
 import { Projections1763900100000 } from '../../migrations/1763900100000-Projections.js';
 
@@ -120,7 +121,9 @@ class EmbeddedSql implements Sql {
   }
 
   async close(): Promise<void> {
-    await this.db.close();
+    // Through typeorm-pglite's holder, so that the next open (a restart in the same process) gets a fresh
+    // instance instead of the closed one.
+    await PGliteInstance.close();
   }
 }
 
