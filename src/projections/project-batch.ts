@@ -10,6 +10,7 @@
  * features and re-derives the entitlements of every customer holding the product. An exception from the
  * core marks that event `failed` and the batch goes on: a poison event does not stop the others.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { billingState, type BillingState } from '../billing/billing-state.js';
 import type { Catalog } from '../billing/catalog.js';
 import {
@@ -54,10 +55,13 @@ export function foldProducts(events: readonly LoggedEvent[]): ProductFeatures {
   );
 }
 
-/** Compares two folded states, ignoring the bookkeeping that every event moves. */
+/**
+ * Compares two folded states, ignoring the bookkeeping that every event moves. Deep equality, not JSON
+ * text: a state read back from jsonb has its keys in PostgreSQL's order, not the order they were written.
+ */
 function sameBilling(a: CustomerState, b: CustomerState): boolean {
   const strip = ({ version: _v, lastCreated: _c, ...rest }: CustomerState) => rest;
-  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+  return isDeepStrictEqual(strip(a), strip(b));
 }
 
 export async function projectBatch(

@@ -1,0 +1,176 @@
+/**
+ * Billing state over the admin API, from webhooks sent over real HTTP: the state as of a past instant,
+ * late events (stale, or merged by re-folding the customer), events reached through links, and a poison
+ * event that is marked failed without stopping its neighbours.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type Stripe from 'stripe';
+import type { BillingState } from '../src/billing/billing-state.js';
+import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { sendEvent, stripeEvent, uid } from './support/stripe.js';
+
+let db: TestDatabase;
+let app: RunningApp;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const catalogFile = join(db.dataDir, 'catalog.yaml');
+  writeFileSync(catalogFile, 'prices:\n  price_pro: [pro]\n');
+  app = await startApp(db, { CATALOG_FILE: catalogFile });
+});
+
+afterAll(async () => {
+  await app?.close();
+  await db?.drop();
+});
+
+const admin = async (path: string) => {
+  const response = await fetch(`${app.url}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  // The answers are BillingState or event rows; the tests read them field by field.
+  return { status: response.status, body: (await response.json()) as BillingState & Record<string, unknown> };
+};
+
+async function deliver(...events: Stripe.Event[]) {
+  for (const event of events) expect((await sendEvent(app.url, event, WEBHOOK_SECRET)).status).toBe(200);
+  app.projector.wake();
+  await app.projector.idle();
+}
+
+const subscription = (
+  customer: string,
+  status: string,
+  created: number,
+  type = 'updated',
+  items: unknown = undefined,
+) =>
+  stripeEvent(
+    `customer.subscription.${type}` as 'customer.subscription.updated',
+    {
+      id: `sub_${customer}`,
+      object: 'subscription',
+      customer,
+      status: status as Stripe.Subscription.Status,
+      items: items ?? {
+        object: 'list',
+        data: [
+          {
+            id: 'si_1',
+            quantity: 1,
+            current_period_end: created + 1000,
+            price: { id: 'price_pro', product: 'prod_1' },
+          },
+        ],
+      },
+    } as never,
+    { created },
+  );
+
+describe('GET /admin/customers/:id/state?asOf=', () => {
+  it('folds the log up to that instant', async () => {
+    const customer = uid('cus');
+    await deliver(
+      subscription(customer, 'active', 1_790_000_000, 'created'),
+      subscription(customer, 'canceled', 1_790_000_100, 'deleted'),
+    );
+    const during = await admin(`/admin/customers/${customer}/state?asOf=2026-09-21T14:14:00Z`);
+    expect(during.status).toBe(200);
+    expect(during.body.subscriptions[0].status).toBe('active');
+    expect(during.body.entitlements.map((e) => e.feature)).toEqual(['pro']);
+    const after = await admin(`/admin/customers/${customer}/state?asOf=2026-09-21T14:15:00Z`);
+    expect(after.body.subscriptions[0].status).toBe('canceled');
+    expect(after.body.entitlements).toEqual([]);
+    expect(after.body).toEqual((await admin(`/admin/customers/${customer}`)).body);
+    expect((await admin(`/admin/customers/${customer}/state?asOf=2020-01-01T00:00:00Z`)).status).toBe(404);
+  });
+
+  it('answers 400 naming asOf when it is not an ISO-8601 instant', async () => {
+    expect(await admin(`/admin/customers/cus_1/state?asOf=yesterday`)).toEqual({
+      status: 400,
+      body: { error: 'invalid_parameter', parameter: 'asOf' },
+    });
+  });
+});
+
+describe('late events', () => {
+  it('records an older snapshot as stale when it changes nothing', async () => {
+    const customer = uid('cus');
+    const late = subscription(customer, 'trialing', 1_790_000_000, 'created');
+    await deliver(subscription(customer, 'active', 1_790_000_500), late);
+    expect((await admin(`/admin/customers/${customer}`)).body.subscriptions[0].status).toBe('active');
+    expect((await admin(`/admin/events/${late.id}`)).body).toMatchObject({
+      outcome: 'stale',
+      customerId: customer,
+    });
+  });
+
+  it('re-folds the customer when a late event adds something the later state lacks', async () => {
+    const customer = uid('cus');
+    const late = stripeEvent(
+      'customer.created',
+      { id: customer, object: 'customer', email: 'late@example.com', metadata: { userId: 'user_late' } },
+      { created: 1_790_000_000 },
+    );
+    await deliver(subscription(customer, 'active', 1_790_000_500, 'created'), late);
+    expect((await admin(`/admin/customers/${customer}`)).body).toMatchObject({
+      userId: 'user_late',
+      email: 'late@example.com',
+    });
+    expect((await admin(`/admin/events/${late.id}`)).body.outcome).toBe('applied');
+  });
+});
+
+it('keeps a dispute unlinked until an event links its charge to a customer', async () => {
+  const customer = uid('cus');
+  const dispute = stripeEvent(
+    'charge.dispute.created',
+    { id: uid('dp'), object: 'dispute', charge: `ch_${customer}`, payment_intent: `pi_${customer}` },
+    { created: 1_790_000_100 },
+  );
+  await deliver(dispute);
+  expect((await admin(`/admin/events/${dispute.id}`)).body).toMatchObject({
+    outcome: 'unlinked',
+    customerId: null,
+  });
+  await deliver(
+    stripeEvent(
+      'charge.refunded',
+      { id: `ch_${customer}`, object: 'charge', customer, payment_intent: `pi_${customer}`, refunded: false },
+      { created: 1_790_000_050 },
+    ),
+  );
+  expect((await admin(`/admin/customers/${customer}`)).body.payment.status).toBe('disputed');
+  expect((await admin(`/admin/events/${dispute.id}`)).body.outcome).toBe('applied');
+});
+
+it('marks a poison event failed with a reason and keeps projecting the others', async () => {
+  const customer = uid('cus');
+  const poison = subscription(customer, 'active', 1_790_000_000, 'created', { data: 5 });
+  const fine = stripeEvent(
+    'customer.created',
+    { id: customer, object: 'customer', email: 'ok@example.com' },
+    { created: 1_790_000_001 },
+  );
+  await deliver(poison, fine);
+  const failed = (await admin(`/admin/events/${poison.id}`)).body;
+  expect(failed.outcome).toBe('failed');
+  expect(failed.reason).toMatch(/TypeError/);
+  expect((await admin(`/admin/customers/${customer}`)).body.email).toBe('ok@example.com');
+});
+
+it('stores an event of a type the fold does not handle as ignored', async () => {
+  const customer = uid('cus');
+  const finalized = stripeEvent(
+    'invoice.finalized',
+    { id: uid('in'), object: 'invoice', customer },
+    { created: 1_790_000_000 },
+  );
+  await deliver(finalized);
+  expect((await admin(`/admin/events/${finalized.id}`)).body).toMatchObject({
+    outcome: 'ignored',
+    type: 'invoice.finalized',
+    customerId: customer,
+  });
+});
