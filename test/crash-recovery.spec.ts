@@ -134,8 +134,9 @@ function lifecycle(customer: string, base: number): Stripe.Event[] {
   ];
 }
 
-it('loses nothing and applies nothing twice when killed between append and projection or mid-batch', async () => {
+it('loses nothing acknowledged and applies nothing twice when killed mid-stream', async () => {
   const customers: string[] = [];
+  const acknowledged: string[] = [];
   const backlogs: number[] = [];
   for (let round = 0; round < 4; round++) {
     await startServer();
@@ -144,12 +145,22 @@ it('loses nothing and applies nothing twice when killed between append and proje
     const events = batch
       .flatMap((customer, i) => lifecycle(customer, 1_790_000_000 + i * 10))
       .sort(() => Math.random() - 0.5);
-    const answers = await Promise.all(
-      events.map((event) => sendEvent(`http://127.0.0.1:${port}`, event, WEBHOOK_SECRET)),
+    // Kill while webhooks are still arriving: once a quarter of them are acknowledged, the rest are in
+    // flight, so the log is growing and the projector is behind or inside a batch.
+    let answered = 0;
+    let killed: Promise<void> | undefined;
+    await Promise.all(
+      events.map(async (event) => {
+        try {
+          const answer = await sendEvent(`http://127.0.0.1:${port}`, event, WEBHOOK_SECRET);
+          if (answer.status === 200) acknowledged.push(event.id);
+          if (++answered === Math.floor(events.length / 4)) killed = killServer();
+        } catch {
+          // The connection died with the server: Stripe would retry this one.
+        }
+      }),
     );
-    expect(answers.every((answer) => answer.status === 200)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, round * 15));
-    await killServer();
+    await (killed ?? killServer());
     backlogs.push(
       await inDatabase(async (sql) => {
         const [row] = await sql.query<{ behind: string }>(
@@ -159,7 +170,7 @@ it('loses nothing and applies nothing twice when killed between append and proje
       }),
     );
   }
-  // At least one kill left acknowledged events unprojected: the restart had real work to recover.
+  // At least one kill left stored events unprojected: the restart had real work to recover.
   expect(Math.max(...backlogs)).toBeGreaterThan(0);
 
   await startServer();
@@ -174,8 +185,7 @@ it('loses nothing and applies nothing twice when killed between append and proje
   const live = new Map<string, BillingState>();
   for (const customer of customers) {
     const response = await fetch(`http://127.0.0.1:${port}/admin/customers/${customer}`, { headers });
-    expect(response.status).toBe(200);
-    live.set(customer, (await response.json()) as BillingState);
+    if (response.status === 200) live.set(customer, (await response.json()) as BillingState);
   }
   const started = await fetch(`http://127.0.0.1:${port}/admin/replay`, { method: 'POST', headers });
   const { jobId } = (await started.json()) as { jobId: string };
@@ -189,26 +199,26 @@ it('loses nothing and applies nothing twice when killed between append and proje
     ).state;
   }
   expect(state).toBe('done');
-  for (const customer of customers) {
-    const replayed = await (
-      await fetch(`http://127.0.0.1:${port}/admin/customers/${customer}`, { headers })
-    ).json();
-    expect(replayed).toEqual(live.get(customer));
+  for (const [customer, before] of live) {
+    expect(
+      await (await fetch(`http://127.0.0.1:${port}/admin/customers/${customer}`, { headers })).json(),
+    ).toEqual(before);
   }
   await killServer();
 
   const catalog = parseCatalog(JSON.stringify(CATALOG), 'catalog.json');
   await inDatabase(async (sql) => {
-    const [{ events }] = await sql.query<{ events: string }>(`SELECT count(*) AS events FROM stripe_events`);
-    expect(Number(events)).toBe(customers.length * 7);
+    const stored = new Set(
+      (await sql.query<{ id: string }>(`SELECT id FROM stripe_events`)).map((row) => row.id),
+    );
+    expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
+    let folded = 0;
     for (const customer of customers) {
       const log = await loadCustomerEvents(sql, LIVE_TABLES, customer, { upTo: Number.MAX_SAFE_INTEGER });
+      if (log.length === 0) continue;
+      folded++;
       expect(billingState(foldCustomer(customer, log).state, catalog, {})).toEqual(live.get(customer));
-      expect(live.get(customer)).toMatchObject({
-        userId: `u_${customer}`,
-        payment: { status: 'ok' },
-        entitlements: [{ feature: 'pro' }],
-      });
     }
+    expect(folded).toBe(live.size);
   });
 });
