@@ -12,6 +12,8 @@ import { EventLog } from './event-log/event-log.js';
 import { HealthController } from './health/health.controller.js';
 import { StripeWebhookController } from './ingest/stripe-webhook.controller.js';
 import { Logger } from './logging/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { MetricsController } from './observability/metrics.controller.js';
 import { BillingProjector, WakeProjectorOnAppend } from './projections/billing.projector.js';
 import { catalogProvider } from './projections/catalog.provider.js';
 import { CustomerStateQuery } from './projections/customer-state.query.js';
@@ -30,11 +32,12 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [StripeWebhookController, HealthController, AdminController],
+      controllers: [StripeWebhookController, HealthController, AdminController, MetricsController],
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: SQL, useValue: sql },
         { provide: Logger, useValue: logger },
+        { provide: Metrics, useValue: new Metrics() },
         { provide: EventLog, useFactory: () => new EventLog(sql) },
         DatabaseLifecycle,
         catalogProvider,

@@ -5,6 +5,7 @@
  */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Config } from './config/config.js';
 import { openDatabase, type Sql } from './database/database.js';
@@ -38,6 +39,18 @@ export async function createApp(
     },
   );
   app.useGlobalFilters(new ErrorBodyFilter(logger));
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Paywire')
+      .setDescription(
+        'Stripe webhooks in, billing state out: the webhook, the admin API and operations endpoints.',
+      )
+      .setVersion('0.1.0')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/json' });
   app.enableShutdownHooks();
   return { app, sql, logger };
 }

@@ -12,6 +12,8 @@ export interface LoggedEvent {
   /** Position in the log: commit order, the last tie-breaker of the fold. */
   position: number;
   payload: Stripe.Event;
+  /** When the webhook was stored, milliseconds since the epoch (bookkeeping; the fold never reads it). */
+  receivedAt?: number;
 }
 
 export type Outcome = 'applied' | 'stale' | 'ignored' | 'unlinked' | 'failed';

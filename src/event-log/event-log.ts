@@ -119,6 +119,7 @@ export interface EventRow {
   created: string | number;
   position: string | number;
   payload: LoggedEvent['payload'];
+  received_at?: string | number;
 }
 
 /** Reads the log after `position` through any executor (the projector reads inside its transaction). */
@@ -128,7 +129,8 @@ export async function readEventsAfter(
   limit: number,
 ): Promise<LoggedEvent[]> {
   const rows = await db.query<EventRow>(
-    `SELECT id, type, extract(epoch FROM created)::bigint AS created, position, payload
+    `SELECT id, type, extract(epoch FROM created)::bigint AS created, position, payload,
+            (extract(epoch FROM received_at) * 1000)::bigint AS received_at
        FROM stripe_events WHERE position > $1 ORDER BY position LIMIT $2`,
     [position, limit],
   );
@@ -142,6 +144,7 @@ export function toLoggedEvent(row: EventRow): LoggedEvent {
     created: Number(row.created),
     position: Number(row.position),
     payload: row.payload,
+    ...(row.received_at !== undefined ? { receivedAt: Number(row.received_at) } : {}),
   };
 }
 

@@ -3,9 +3,11 @@
  * answers and the projector is keeping up (lag is reported, not judged, so an operator sees it).
  */
 import { Controller, Get, HttpException, Inject } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SQL, type Sql } from '../database/database.js';
 import { BillingProjector } from '../projections/billing.projector.js';
 
+@ApiTags('operations')
 @Controller('health')
 export class HealthController {
   constructor(
@@ -14,11 +16,13 @@ export class HealthController {
   ) {}
 
   @Get('live')
+  @ApiOperation({ summary: 'The process answers' })
   live() {
     return { status: 'ok' };
   }
 
   @Get('ready')
+  @ApiOperation({ summary: 'The database answers; reports the projector backlog' })
   async ready() {
     try {
       await this.sql.query('SELECT 1');

@@ -12,6 +12,7 @@ import type { Catalog } from '../billing/catalog.js';
 import { SQL, type Sql } from '../database/database.js';
 import { EventLog, readEventsAfter } from '../event-log/event-log.js';
 import { Logger } from '../logging/logger.js';
+import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
 import { CustomerStateChanged, StripeEventsAppended } from './messages.js';
 import { projectBatch } from './project-batch.js';
@@ -33,6 +34,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
     private readonly eventLog: EventLog,
     private readonly eventBus: EventBus,
     private readonly logger: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -87,22 +89,29 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       if (events.length === 0) return null;
       const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog);
       await writeCheckpoint(tx, events[events.length - 1].position);
-      return { count: events.length, batch };
+      return { events, batch };
     });
     if (!result) return 0;
+    const committedAt = Date.now();
+    const types = new Map(result.events.map((event) => [event.id, event.type]));
+    for (const event of result.events) {
+      if (event.receivedAt !== undefined)
+        this.metrics.projectionLagSeconds.observe((committedAt - event.receivedAt) / 1000);
+    }
     for (const outcome of result.batch.outcomes) {
-      this.logger.debug(
-        {
-          eventId: outcome.id,
-          customerId: outcome.customerId,
-          outcome: outcome.outcome,
-          reason: outcome.reason,
-        },
-        'event projected',
-      );
+      this.metrics.projected.inc({ outcome: outcome.outcome });
+      const fields = {
+        eventId: outcome.id,
+        eventType: types.get(outcome.id),
+        customerId: outcome.customerId,
+        outcome: outcome.outcome,
+        reason: outcome.reason,
+      };
+      if (outcome.outcome === 'failed') this.logger.warn(fields, 'event failed to project');
+      else this.logger.debug(fields, 'event projected');
     }
     for (const state of result.batch.changed) this.eventBus.publish(new CustomerStateChanged(state));
-    return result.count;
+    return result.events.length;
   }
 
   async lag(): Promise<{ checkpoint: number; behind: number }> {

@@ -12,6 +12,7 @@ import type { Catalog } from '../billing/catalog.js';
 import { SQL, type Sql, type SqlExecutor } from '../database/database.js';
 import { readEventsAfter } from '../event-log/event-log.js';
 import { Logger } from '../logging/logger.js';
+import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
 import { CustomerStateChanged, ProjectionsRebuilt } from './messages.js';
 import { projectBatch } from './project-batch.js';
@@ -41,6 +42,7 @@ export class ReplayService {
     @Inject(CATALOG) private readonly catalog: Catalog,
     private readonly eventBus: EventBus,
     private readonly logger: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   /** Starts a replay, or returns the one already running. */
@@ -56,7 +58,13 @@ export class ReplayService {
     };
     this.jobs.set(job.jobId, job);
     this.current = job;
-    const done = this.run(job, onProgress)
+    this.metrics.replayRunning.set(1);
+    const progress = (current: ReplayJob) => {
+      this.metrics.replayProcessed.set(current.processed);
+      this.metrics.replayTotal.set(current.total);
+      onProgress?.(current);
+    };
+    const done = this.run(job, progress)
       .then(() => {
         job.state = 'done';
       })
@@ -67,6 +75,7 @@ export class ReplayService {
       .then(() => {
         job.finishedAt = new Date().toISOString();
         this.current = null;
+        this.metrics.replayRunning.set(0);
         return job;
       });
     this.waiters.set(job.jobId, done);

@@ -1,6 +1,7 @@
 /** Starts the real application on a real port (0: any free one) against a test database. */
 import { createApp, type PaywireApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
+import type { Logger } from '../../src/logging/logger.js';
 import { BillingProjector } from '../../src/projections/billing.projector.js';
 import type { TestDatabase } from './database.js';
 
@@ -15,7 +16,11 @@ export interface RunningApp extends PaywireApp {
   close(): Promise<void>;
 }
 
-export async function startApp(db: TestDatabase, env: Record<string, string> = {}): Promise<RunningApp> {
+export async function startApp(
+  db: TestDatabase,
+  env: Record<string, string> = {},
+  options: { logger?: Logger } = {},
+): Promise<RunningApp> {
   const config = loadConfig({
     NODE_ENV: 'test',
     DATA_DIR: db.dataDir,
@@ -26,7 +31,7 @@ export async function startApp(db: TestDatabase, env: Record<string, string> = {
     ...(db.url ? { DATABASE_URL: db.url } : {}),
     ...env,
   });
-  const paywire = await createApp(config);
+  const paywire = await createApp(config, options);
   await paywire.app.listen({ port: 0, host: '127.0.0.1' });
   const address = paywire.app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;

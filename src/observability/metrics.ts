@@ -1,0 +1,82 @@
+/**
+ * Prometheus metrics (prom-client), on a registry of the application's own rather than the library's
+ * global one, so that several applications in one process (the tests) do not collide. Counters are moved
+ * where things happen (ingest, projector, replay); gauges that describe the database are read at scrape.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type WebhookResult =
+  'stored' | 'duplicate' | 'invalid_signature' | 'invalid_payload' | 'payload_too_large' | 'unavailable';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly webhooks = new Counter({
+    name: 'paywire_webhooks_received_total',
+    help: 'Webhook deliveries by event type (unknown before verification) and result',
+    labelNames: ['type', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly ackSeconds = new Histogram({
+    name: 'paywire_webhook_ack_seconds',
+    help: 'Time from a verified webhook to its answer (the append to the log, committed)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  readonly projected = new Counter({
+    name: 'paywire_events_projected_total',
+    help: 'Events folded by the live projector, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly projectionLagSeconds = new Histogram({
+    name: 'paywire_projection_lag_seconds',
+    help: 'Time from an event being stored to its projection being committed',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+
+  readonly projectionBacklog = new Gauge({
+    name: 'paywire_projection_backlog_events',
+    help: 'Events stored but not yet projected',
+    registers: [this.registry],
+  });
+
+  readonly replayProcessed = new Gauge({
+    name: 'paywire_replay_processed_events',
+    help: 'Events folded by the current or last replay',
+    registers: [this.registry],
+  });
+
+  readonly replayTotal = new Gauge({
+    name: 'paywire_replay_total_events',
+    help: 'Events in the log when the current or last replay started',
+    registers: [this.registry],
+  });
+
+  readonly replayRunning = new Gauge({
+    name: 'paywire_replay_running',
+    help: '1 while a replay runs',
+    registers: [this.registry],
+  });
+
+  readonly mqttClients = new Gauge({
+    name: 'paywire_mqtt_clients',
+    help: 'Connected MQTT clients',
+    registers: [this.registry],
+  });
+
+  readonly mqttPublished = new Counter({
+    name: 'paywire_mqtt_messages_published_total',
+    help: 'Messages published by Paywire to MQTT, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'paywire_' });
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * The admin API over real HTTP (SPEC section 4): every list and its filters, keyset pagination while
+ * events keep arriving, auth, validation, 404s, the OpenAPI document, Prometheus metrics and the logs.
+ */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import type Stripe from 'stripe';
+import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { sendEvent, sign, stripeEvent, uid } from './support/stripe.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+// The answers are read field by field; one loose type keeps the assertions short.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = Record<string, any>;
+
+let db: TestDatabase;
+let app: RunningApp;
+const logLines: string[] = [];
+const alice = uid('cus');
+const bob = uid('cus');
+
+const get = async (path: string, key: string | null = ADMIN_KEY) => {
+  const response = await fetch(`${app.url}${path}`, {
+    headers: key ? { authorization: `Bearer ${key}` } : {},
+  });
+  const text = await response.text();
+  return { status: response.status, body: JSON.parse(text) as Loose };
+};
+
+async function deliver(...events: Stripe.Event[]) {
+  for (const event of events) expect((await sendEvent(app.url, event, WEBHOOK_SECRET)).status).toBe(200);
+  app.projector.wake();
+  await app.projector.idle();
+}
+
+const subscription = (customer: string, status: string, price: string, created: number) =>
+  stripeEvent(
+    'customer.subscription.created',
+    {
+      id: `sub_${customer}`,
+      object: 'subscription',
+      customer,
+      status: status as Stripe.Subscription.Status,
+      items: {
+        object: 'list',
+        data: [{ id: `si_${customer}`, quantity: 1, price: { id: price, product: 'prod_1' } }],
+      },
+    } as never,
+    { created },
+  );
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const catalogFile = join(db.dataDir, 'catalog.json');
+  writeFileSync(catalogFile, JSON.stringify({ prices: { price_pro: ['pro'], price_team: ['pro', 'team'] } }));
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logLines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  app = await startApp(db, { CATALOG_FILE: catalogFile }, { logger: pino({ level: 'debug' }, sink) });
+  await deliver(
+    stripeEvent(
+      'customer.created',
+      { id: alice, object: 'customer', email: 'Alice@Example.com', metadata: { userId: 'user_alice' } },
+      { created: 1_790_000_000 },
+    ),
+    stripeEvent(
+      'customer.created',
+      { id: bob, object: 'customer', email: 'bob@example.com', metadata: { userId: 'user_bob' } },
+      { created: 1_790_000_000 },
+    ),
+    subscription(alice, 'active', 'price_team', 1_790_000_010),
+    subscription(bob, 'past_due', 'price_pro', 1_790_000_020),
+    stripeEvent(
+      'invoice.payment_failed',
+      { id: uid('in'), object: 'invoice', customer: bob, status: 'open' },
+      { created: 1_790_000_030 },
+    ),
+  );
+});
+
+afterAll(async () => {
+  await app?.close();
+  await db?.drop();
+});
+
+describe('lists and filters', () => {
+  it('finds customers by email (any case) and by userId', async () => {
+    expect(
+      (await get('/admin/customers?email=alice@example.com')).body.data.map(
+        (c: { customerId: string }) => c.customerId,
+      ),
+    ).toEqual([alice]);
+    expect((await get('/admin/customers?userId=user_bob')).body.data).toMatchObject([
+      { customerId: bob, payment: { status: 'past_due' } },
+    ]);
+  });
+
+  it('lists subscriptions by status and by customer', async () => {
+    expect((await get('/admin/subscriptions?status=past_due')).body.data).toMatchObject([
+      { id: `sub_${bob}`, customerId: bob },
+    ]);
+    expect((await get(`/admin/subscriptions?customerId=${alice}`)).body.data).toMatchObject([
+      { status: 'active' },
+    ]);
+  });
+
+  it('says who holds which feature', async () => {
+    const team = (await get('/admin/entitlements?feature=team')).body.data;
+    expect(team).toEqual([
+      { customerId: alice, feature: 'team', source: 'subscription', sourceId: `sub_${alice}`, until: null },
+    ]);
+    expect(
+      (await get(`/admin/entitlements?customerId=${alice}`)).body.data.map(
+        (e: { feature: string }) => e.feature,
+      ),
+    ).toEqual(['pro', 'team']);
+    expect((await get(`/admin/entitlements?customerId=${bob}`)).body.data).toEqual([]);
+  });
+
+  it('filters log rows by type, customer, outcome and time', async () => {
+    expect((await get('/admin/events?type=invoice.payment_failed')).body.data).toMatchObject([
+      { customerId: bob, outcome: 'applied' },
+    ]);
+    const bobs = (await get(`/admin/events?customerId=${bob}`)).body.data;
+    expect(bobs.map((e: { type: string }) => e.type)).toEqual([
+      'invoice.payment_failed',
+      'customer.subscription.created',
+      'customer.created',
+    ]);
+    expect((await get(`/admin/events?customerId=${alice}&outcome=ignored`)).body.data).toEqual([]);
+    const window = (await get('/admin/events?since=2026-09-21T14:13:25Z&until=2026-09-21T14:13:50Z')).body
+      .data;
+    expect(window.map((e: { type: string }) => e.type).sort()).toEqual([
+      'customer.subscription.created',
+      'customer.subscription.created',
+      'invoice.payment_failed',
+    ]);
+  });
+
+  it("shows a customer's trail in fold order with outcomes, and one event with its payload", async () => {
+    const trail = (await get(`/admin/customers/${alice}/events`)).body.data;
+    expect(trail.map((e: { type: string; outcome: string }) => [e.type, e.outcome])).toEqual([
+      ['customer.created', 'applied'],
+      ['customer.subscription.created', 'applied'],
+    ]);
+    const one = (await get(`/admin/events/${trail[0].id}`)).body;
+    expect(one).toMatchObject({
+      id: trail[0].id,
+      type: 'customer.created',
+      customerId: alice,
+      outcome: 'applied',
+      payload: { id: trail[0].id },
+    });
+  });
+});
+
+it('pages through the log without skipping or repeating a row while events keep arriving', async () => {
+  const before = new Set<string>();
+  for (let cursor: string | null = null, first = true; first || cursor; first = false) {
+    const page: { body: Loose } = await get(`/admin/events?limit=200${cursor ? `&cursor=${cursor}` : ''}`);
+    for (const row of page.body.data) before.add(row.id);
+    cursor = page.body.nextCursor;
+  }
+  const arriving = Promise.all(
+    Array.from({ length: 60 }, (_, i) =>
+      sendEvent(
+        app.url,
+        stripeEvent(
+          'customer.updated',
+          { id: uid('cus'), object: 'customer' },
+          { created: 1_790_001_000 + i },
+        ),
+        WEBHOOK_SECRET,
+      ),
+    ),
+  );
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: { status: number; body: Loose } = await get(
+      `/admin/events?limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+    );
+    expect(page.status).toBe(200);
+    seen.push(...page.body.data.map((row: { id: string }) => row.id));
+    cursor = page.body.nextCursor;
+  } while (cursor);
+  await arriving;
+  expect(new Set(seen).size).toBe(seen.length);
+  for (const id of before) expect(seen).toContain(id);
+});
+
+describe('auth', () => {
+  it.each([
+    ['no header', null],
+    ['a wrong key', 'not-the-key'],
+    ['a key one character short', ADMIN_KEY.slice(0, -1)],
+  ])('answers 401 with %s', async (_name, key) => {
+    expect(await get('/admin/customers', key)).toEqual({ status: 401, body: { error: 'unauthorized' } });
+  });
+
+  it('answers 401 to a non-Bearer scheme', async () => {
+    const response = await fetch(`${app.url}/admin/customers`, {
+      headers: { authorization: `Basic ${ADMIN_KEY}` },
+    });
+    expect(response.status).toBe(401);
+  });
+});
+
+describe('validation', () => {
+  it.each([
+    ['/admin/customers?limit=0', 'limit'],
+    ['/admin/customers?limit=201', 'limit'],
+    ['/admin/subscriptions?limit=ten', 'limit'],
+    ['/admin/events?cursor=not-a-cursor', 'cursor'],
+    ['/admin/events?outcome=lost', 'outcome'],
+    ['/admin/events?since=yesterday', 'since'],
+    ['/admin/events?type=DROP%20TABLE', 'type'],
+    ['/admin/customers/bad%20id', 'id'],
+  ])('%s is a 400 naming %s', async (path, parameter) => {
+    expect(await get(path)).toEqual({ status: 400, body: { error: 'invalid_parameter', parameter } });
+  });
+
+  it.each([
+    '/admin/customers/cus_unknown',
+    '/admin/events/evt_unknown',
+    '/admin/customers/cus_unknown/events',
+    '/admin/replay/job_unknown',
+  ])('%s is a 404', async (path) => {
+    expect(await get(path)).toEqual({ status: 404, body: { error: 'not_found' } });
+  });
+
+  it('caps the page size by default', async () => {
+    const page = (await get('/admin/events')).body;
+    expect(page.data.length).toBeLessThanOrEqual(50);
+  });
+});
+
+it('documents every route in the OpenAPI document served at /docs', async () => {
+  const document = (await (await fetch(`${app.url}/docs/json`)).json()) as {
+    paths: Record<string, Record<string, unknown>>;
+  };
+  const routes: Array<[string, string]> = [
+    ['post', '/webhooks/stripe'],
+    ['get', '/admin/customers'],
+    ['get', '/admin/customers/{id}'],
+    ['get', '/admin/customers/{id}/state'],
+    ['get', '/admin/customers/{id}/events'],
+    ['get', '/admin/subscriptions'],
+    ['get', '/admin/entitlements'],
+    ['get', '/admin/events'],
+    ['get', '/admin/events/{id}'],
+    ['post', '/admin/replay'],
+    ['get', '/admin/replay/{jobId}'],
+    ['get', '/health/live'],
+    ['get', '/health/ready'],
+    ['get', '/metrics'],
+  ];
+  for (const [method, path] of routes) expect(document.paths[path]?.[method]).toBeDefined();
+  expect((await fetch(`${app.url}/docs`)).status).toBe(200);
+});
+
+function sample(text: string, name: string, labels: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+it('serves Prometheus text whose counters move when events arrive', async () => {
+  const scrape = async () => (await fetch(`${app.url}/metrics`)).text();
+  const before = await scrape();
+  for (const line of before.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/);
+  }
+  await deliver(stripeEvent('customer.updated', { id: uid('cus'), object: 'customer' }));
+  const body = JSON.stringify({ id: 'evt_x', object: 'event' });
+  await fetch(`${app.url}/webhooks/stripe`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'stripe-signature': sign(body, 'whsec_wrong') },
+    body,
+  });
+  const after = await scrape();
+  const stored = 'paywire_webhooks_received_total';
+  expect(sample(after, stored, 'type="customer.updated",result="stored"')).toBe(
+    sample(before, stored, 'type="customer.updated",result="stored"') + 1,
+  );
+  expect(sample(after, stored, 'result="invalid_signature"')).toBe(
+    sample(before, stored, 'result="invalid_signature"') + 1,
+  );
+  expect(sample(after, 'paywire_events_projected_total', 'outcome="applied"')).toBeGreaterThan(
+    sample(before, 'paywire_events_projected_total', 'outcome="applied"'),
+  );
+  expect(after).toMatch(/^paywire_webhook_ack_seconds_count \d+/m);
+  expect(after).toMatch(/^paywire_projection_backlog_events 0$/m);
+});
+
+it('logs each processed event with its id and type, and never a secret, signature or payload', async () => {
+  const event = stripeEvent('customer.updated', {
+    id: uid('cus'),
+    object: 'customer',
+    email: 'private@example.com',
+  });
+  await deliver(event);
+  const lines = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  const about = lines.filter((line) => line.eventId === event.id);
+  expect(about.length).toBeGreaterThanOrEqual(2);
+  for (const line of about) expect(line.eventType).toBe('customer.updated');
+  const all = logLines.join('\n');
+  for (const secret of [WEBHOOK_SECRET, ADMIN_KEY, 'private@example.com', 'v1='])
+    expect(all).not.toContain(secret);
+});
