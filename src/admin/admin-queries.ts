@@ -208,19 +208,27 @@ export async function listEvents(
   const after = decodeCursor(filter.cursor, 1);
   const where = new Where();
   if (filter.type) where.add(`e.type = ${where.param(filter.type)}`);
-  if (filter.customerId) {
-    const customer = where.param(filter.customerId);
-    where.add(`(e.customer_id = ${customer} OR r.customer_id = ${customer})`);
-  }
   if (filter.outcome) where.add(`e.outcome = ${where.param(filter.outcome)}`);
   if (filter.since) where.add(`e.created >= ${where.param(filter.since.toISOString())}::timestamptz`);
   if (filter.until) where.add(`e.created <= ${where.param(filter.until.toISOString())}::timestamptz`);
   if (after) where.add(`e.position < ${where.param(after[0])}`);
-  const rows = await db.query<EventSummaryRow>(
-    `SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN billing_event_routes r ON r.event_id = e.id
-      ${where} ORDER BY e.position DESC LIMIT ${filter.limit + 1}`,
-    where.params,
-  );
+  const take = `ORDER BY e.position DESC LIMIT ${filter.limit + 1}`;
+  let sql: string;
+  if (filter.customerId) {
+    // The customer's own events and those routed to it through links: two index lookups, not an OR.
+    const customer = where.param(filter.customerId);
+    const and = where.toString() ? `${where.toString()} AND` : 'WHERE';
+    sql = `SELECT * FROM (
+        (SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN billing_event_routes r ON false
+          ${and} e.customer_id = ${customer} ${take})
+        UNION ALL
+        (SELECT ${SUMMARY_COLUMNS} FROM billing_event_routes r JOIN stripe_events e ON e.id = r.event_id
+          ${and} r.customer_id = ${customer} ${take})
+      ) e ${take}`;
+  } else {
+    sql = `SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN billing_event_routes r ON r.event_id = e.id ${where} ${take}`;
+  }
+  const rows = await db.query<EventSummaryRow>(sql, where.params);
   return page(rows, filter.limit, (row) => [Number(row.position)], toSummary);
 }
 
@@ -238,10 +246,11 @@ export async function findEvent(
 
 /** The customer's events in fold order (SPEC section 3), each with its outcome and fold key. */
 export async function customerTrail(db: SqlExecutor, customerId: string) {
+  const columns = `${SUMMARY_COLUMNS}, extract(epoch FROM e.created)::bigint AS created_seconds, e.payload`;
   const rows = await db.query<EventSummaryRow & EventRow>(
-    `SELECT ${SUMMARY_COLUMNS}, extract(epoch FROM e.created)::bigint AS created_seconds, e.payload
-       FROM stripe_events e LEFT JOIN billing_event_routes r ON r.event_id = e.id
-      WHERE e.customer_id = $1 OR r.customer_id = $1`,
+    `SELECT ${columns} FROM stripe_events e LEFT JOIN billing_event_routes r ON false WHERE e.customer_id = $1
+     UNION ALL
+     SELECT ${columns} FROM billing_event_routes r JOIN stripe_events e ON e.id = r.event_id WHERE r.customer_id = $1`,
     [customerId],
   );
   const byId = new Map(rows.map((row) => [row.id, row]));

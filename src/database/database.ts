@@ -16,8 +16,13 @@ import { PGliteDriver, getPGliteInstance } from 'typeorm-pglite';
 import { PGliteInstance } from 'typeorm-pglite/dist/pglite-instance.js';
 import { EventLogSchema1763900000000 } from '../../migrations/1763900000000-EventLogSchema.js';
 import { Projections1763900100000 } from '../../migrations/1763900100000-Projections.js';
+import { CustomerEventOrder1763900200000 } from '../../migrations/1763900200000-CustomerEventOrder.js';
 
-export const MIGRATIONS = [EventLogSchema1763900000000, Projections1763900100000];
+export const MIGRATIONS = [
+  EventLogSchema1763900000000,
+  Projections1763900100000,
+  CustomerEventOrder1763900200000,
+];
 
 export interface SqlExecutor {
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;

@@ -64,10 +64,13 @@ export async function loadCustomerEvents(
   bound: { upTo: number } | { asOf: number },
 ): Promise<LoggedEvent[]> {
   const limit = 'upTo' in bound ? `position <= $2` : `created <= to_timestamp($2)`;
+  // Two index lookups joined by UNION ALL: an OR across the two would make PostgreSQL scan the log.
   const rows = await tx.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM stripe_events
-      WHERE (customer_id = $1 OR id IN (SELECT event_id FROM ${tables.routes} WHERE customer_id = $1)) AND ${limit}
-      ORDER BY position`,
+    `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE customer_id = $1 AND ${limit}
+     UNION ALL
+     SELECT ${EVENT_COLUMNS} FROM stripe_events
+      WHERE id IN (SELECT event_id FROM ${tables.routes} WHERE customer_id = $1) AND customer_id IS NULL AND ${limit}
+     ORDER BY position`,
     [customerId, 'upTo' in bound ? bound.upTo : bound.asOf],
   );
   return rows.map(toLoggedEvent);
