@@ -18,6 +18,8 @@ import { BillingProjector, WakeProjectorOnAppend } from './projections/billing.p
 import { catalogProvider } from './projections/catalog.provider.js';
 import { CustomerStateQuery } from './projections/customer-state.query.js';
 import { ReplayService } from './projections/replay.js';
+import { BillingBroker, PushCustomerState, PushNotableEvent } from './realtime/billing-broker.js';
+import { TokensController } from './realtime/tokens.controller.js';
 
 class DatabaseLifecycle implements OnApplicationShutdown {
   constructor(@Inject(SQL) private readonly sql: Sql) {}
@@ -32,7 +34,13 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [StripeWebhookController, HealthController, AdminController, MetricsController],
+      controllers: [
+        StripeWebhookController,
+        HealthController,
+        AdminController,
+        TokensController,
+        MetricsController,
+      ],
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: SQL, useValue: sql },
@@ -46,6 +54,9 @@ export class AppModule {
         ReplayService,
         CustomerStateQuery,
         AdminKeyGuard,
+        BillingBroker,
+        PushCustomerState,
+        PushNotableEvent,
       ],
     };
   }

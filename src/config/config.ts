@@ -51,7 +51,7 @@ const schema = z.object({
       .string()
       .regex(/^\d+$/, 'must be a port number')
       .transform(Number)
-      .pipe(z.number().int().min(1).max(65535))
+      .pipe(z.number().int().min(0).max(65535))
       .optional(),
   ),
   MQTT_ALLOWED_ORIGINS: list,

@@ -6,6 +6,7 @@ import { Controller, Get, HttpException, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { SQL, type Sql } from '../database/database.js';
 import { BillingProjector } from '../projections/billing.projector.js';
+import { BillingBroker } from '../realtime/billing-broker.js';
 
 @ApiTags('operations')
 @Controller('health')
@@ -13,6 +14,7 @@ export class HealthController {
   constructor(
     @Inject(SQL) private readonly sql: Sql,
     private readonly projector: BillingProjector,
+    private readonly broker: BillingBroker,
   ) {}
 
   @Get('live')
@@ -29,6 +31,11 @@ export class HealthController {
     } catch {
       throw new HttpException({ error: 'unavailable', database: 'down' }, 503);
     }
-    return { status: 'ok', database: 'up', projector: await this.projector.lag() };
+    return {
+      status: 'ok',
+      database: 'up',
+      projector: await this.projector.lag(),
+      broker: { clients: this.broker.clientCount() },
+    };
   }
 }

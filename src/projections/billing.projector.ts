@@ -14,7 +14,8 @@ import { EventLog, readEventsAfter } from '../event-log/event-log.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
-import { CustomerStateChanged, StripeEventsAppended } from './messages.js';
+import { notableEvent } from '../billing/notable.js';
+import { CustomerStateChanged, NotableEventProjected, StripeEventsAppended } from './messages.js';
 import { projectBatch } from './project-batch.js';
 import { LIVE_TABLES, readCheckpoint, writeCheckpoint } from './projection-store.js';
 
@@ -110,7 +111,19 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       if (outcome.outcome === 'failed') this.logger.warn(fields, 'event failed to project');
       else this.logger.debug(fields, 'event projected');
     }
+    // State first, then the notable events: a page that hears "payment succeeded" can read the new state.
     for (const state of result.batch.changed) this.eventBus.publish(new CustomerStateChanged(state));
+    const userIds = new Map(result.batch.changed.map((state) => [state.customerId, state.userId]));
+    const outcomes = new Map(result.batch.outcomes.map((outcome) => [outcome.id, outcome]));
+    for (const event of result.events) {
+      const outcome = outcomes.get(event.id);
+      const notable = outcome?.outcome === 'applied' && outcome.customerId ? notableEvent(event) : null;
+      if (notable && outcome?.customerId) {
+        this.eventBus.publish(
+          new NotableEventProjected(outcome.customerId, userIds.get(outcome.customerId) ?? null, notable),
+        );
+      }
+    }
     return result.events.length;
   }
 

@@ -3,6 +3,7 @@
  * changed (after its transaction committed), the replay says it swapped in rebuilt tables.
  */
 import type { BillingState } from '../billing/billing-state.js';
+import type { NotableEvent } from '../billing/notable.js';
 
 export class StripeEventsAppended {
   constructor(public readonly positions: readonly number[]) {}
@@ -10,6 +11,14 @@ export class StripeEventsAppended {
 
 export class CustomerStateChanged {
   constructor(public readonly state: BillingState) {}
+}
+
+export class NotableEventProjected {
+  constructor(
+    public readonly customerId: string,
+    public readonly userId: string | null,
+    public readonly event: NotableEvent,
+  ) {}
 }
 
 export class ProjectionsRebuilt {

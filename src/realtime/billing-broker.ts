@@ -1,0 +1,224 @@
+/**
+ * The embedded MQTT broker (Aedes, MQTT 3.1.1) that pushes billing state to browsers (SPEC section 6).
+ * It is served over WebSocket on the HTTP port at `MQTT_WS_PATH` (and over TCP on `MQTT_TCP_PORT` when set)
+ * and lives and dies with the Nest application.
+ *
+ * Connecting is a named list of checks, like Aedes's own handlers: the WebSocket's origin, the will
+ * (dropped), the token (HS256, unexpired), the client id (bound to the token's subject); then a timer closes
+ * the connection when the token expires, since nothing re-checks a token after CONNECT. Clients never
+ * publish. State is published retained at QoS 1 after the projection commits, and a state with a lower
+ * `version` never replaces a higher one, however publishes race.
+ */
+import { createServer, type Server as TcpServer } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { BillingState } from '../billing/billing-state.js';
+import { CONFIG, type Config } from '../config/config.js';
+import { SQL, type Sql } from '../database/database.js';
+import { Logger } from '../logging/logger.js';
+import { Metrics } from '../observability/metrics.js';
+import { CustomerStateChanged, NotableEventProjected } from '../projections/messages.js';
+import { MqttTokens } from './mqtt-tokens.js';
+import {
+  customerEventsTopic,
+  customerStateTopic,
+  isTopicId,
+  maySubscribe,
+  userEventsTopic,
+  userStateTopic,
+  type Grant,
+} from './topics.js';
+
+/**
+ * Aedes waits for a subscriber's socket to drain before moving on, so a frozen subscriber would hold every
+ * delivery back; after this long it is dropped instead. State messages are small, so a live browser
+ * drains far sooner.
+ */
+const DRAIN_TIMEOUT_MS = 1000;
+// AuthErrorCode is a const enum, which isolatedModules cannot inline: the MQTT 3.1.1 return codes.
+const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
+
+type GrantedClient = Client & { grant?: Grant; expiryTimer?: NodeJS.Timeout };
+
+function refuse(returnCode: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+@Injectable()
+export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutdown {
+  private broker: Aedes | undefined;
+  private webSockets: WebSocketServer | undefined;
+  private tcp: TcpServer | undefined;
+  private readonly tokens: MqttTokens;
+  private readonly versions = new Map<string, number>();
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(SQL) private readonly sql: Sql,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.tokens = new MqttTokens(config.mqttTokenSecret);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const broker = await Aedes.createBroker({
+      drainTimeout: DRAIN_TIMEOUT_MS,
+      preConnect: (_client, packet, done) => {
+        // Browsers' wills are dropped (SPEC section 6): nothing a client sends is ever published.
+        packet.will = undefined;
+        done(null, true);
+      },
+      authenticate: (client, _username, password, done) => {
+        void this.authenticate(client as GrantedClient, password).then(
+          () => done(null, true),
+          (error: AuthenticateError) => done(error, false),
+        );
+      },
+      authorizeSubscribe: (client, subscription, done) => {
+        const grant = (client as GrantedClient).grant;
+        // null refuses this one subscription with SUBACK 0x80 and keeps the connection.
+        done(null, grant && maySubscribe(grant, subscription.topic) ? subscription : null);
+      },
+      authorizePublish: (client, _packet, done) => {
+        done(client ? new Error('clients may not publish') : null);
+      },
+    });
+    broker.on('client', () => this.metrics.mqttClients.inc());
+    broker.on('clientDisconnect', (client) => {
+      this.metrics.mqttClients.dec();
+      clearTimeout((client as GrantedClient).expiryTimer);
+    });
+    this.broker = broker;
+
+    this.webSockets = new WebSocketServer({ noServer: true });
+    const server = this.adapterHost.httpAdapter.getHttpServer();
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.upgrade(request, socket, head),
+    );
+
+    if (this.config.mqttTcpPort !== undefined) {
+      const tcp = createServer((socket) => broker.handle(socket));
+      await new Promise<void>((resolve) => tcp.listen(this.config.mqttTcpPort, this.config.host, resolve));
+      this.tcp = tcp;
+    }
+    // Retained messages live in this process: after a start, every state is published once so that a
+    // page subscribing now gets the current state, not silence until the next change.
+    void this.publishAllStates().catch((error: Error) =>
+      this.logger.error({ err: { message: error.message } }, 'could not publish the stored states'),
+    );
+  }
+
+  private async publishAllStates(): Promise<void> {
+    let after = '';
+    for (;;) {
+      const rows = await this.sql.query<{ customer_id: string; view: BillingState }>(
+        `SELECT customer_id, view FROM billing_customers WHERE customer_id > $1 ORDER BY customer_id LIMIT 1000`,
+        [after],
+      );
+      if (rows.length === 0) return;
+      for (const row of rows) this.publishState(row.view);
+      after = rows[rows.length - 1].customer_id;
+    }
+  }
+
+  /** The TCP port the plain MQTT listener is bound to, when there is one. */
+  tcpPort(): number | undefined {
+    const address = this.tcp?.address();
+    return typeof address === 'object' && address ? address.port : undefined;
+  }
+
+  private upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (request.url ?? '').split('?')[0];
+    if (path !== this.config.mqttWsPath || !this.webSockets || !this.broker) {
+      socket.destroy();
+      return;
+    }
+    const allowed = this.config.mqttAllowedOrigins;
+    if (allowed && !allowed.includes(request.headers.origin ?? '')) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const broker = this.broker;
+    this.webSockets.handleUpgrade(request, socket, head, (ws) =>
+      broker.handle(createWebSocketStream(ws), request),
+    );
+  }
+
+  private async authenticate(client: GrantedClient, password: Readonly<Buffer | undefined>): Promise<void> {
+    let grant;
+    try {
+      grant = await this.tokens.verify(password?.toString('utf8') ?? '');
+    } catch {
+      throw refuse(BAD_USERNAME_OR_PASSWORD, 'invalid or expired token');
+    }
+    if (client.id !== grant.subject && !client.id.startsWith(`${grant.subject}:`)) {
+      throw refuse(NOT_AUTHORIZED, 'client id does not match the token subject');
+    }
+    client.grant = grant;
+    client.expiryTimer = setTimeout(() => client.close(), Math.max(0, grant.expiresAt - Date.now()));
+    client.expiryTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const ws of this.webSockets?.clients ?? []) ws.close(1001, 'server shutting down');
+    await new Promise<void>((resolve) => (this.broker ? this.broker.close(() => resolve()) : resolve()));
+    this.webSockets?.close();
+    await new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve()));
+  }
+
+  clientCount(): number {
+    return this.broker?.connectedClients ?? 0;
+  }
+
+  private publish(topic: string, payload: string, retain: boolean, kind: string): void {
+    this.broker?.publish({ cmd: 'publish', topic, payload, qos: 1, retain, dup: false }, (error) => {
+      if (error) this.logger.warn({ topic, err: { message: error.message } }, 'publish failed');
+      else this.metrics.mqttPublished.inc({ kind });
+    });
+  }
+
+  /** Publishes a customer's state, unless a higher version was already published. */
+  publishState(state: BillingState): void {
+    const published = this.versions.get(state.customerId) ?? -1;
+    if (state.version < published || !isTopicId(state.customerId)) return;
+    this.versions.set(state.customerId, state.version);
+    const payload = JSON.stringify(state);
+    this.publish(customerStateTopic(state.customerId), payload, true, 'state');
+    if (state.userId && isTopicId(state.userId))
+      this.publish(userStateTopic(state.userId), payload, true, 'state');
+  }
+
+  publishEvent(message: NotableEventProjected): void {
+    if (!isTopicId(message.customerId)) return;
+    const payload = JSON.stringify(message.event);
+    this.publish(customerEventsTopic(message.customerId), payload, false, 'event');
+    if (message.userId && isTopicId(message.userId))
+      this.publish(userEventsTopic(message.userId), payload, false, 'event');
+  }
+}
+
+@EventsHandler(CustomerStateChanged)
+export class PushCustomerState implements IEventHandler<CustomerStateChanged> {
+  constructor(private readonly broker: BillingBroker) {}
+
+  handle(message: CustomerStateChanged): void {
+    this.broker.publishState(message.state);
+  }
+}
+
+@EventsHandler(NotableEventProjected)
+export class PushNotableEvent implements IEventHandler<NotableEventProjected> {
+  constructor(private readonly broker: BillingBroker) {}
+
+  handle(message: NotableEventProjected): void {
+    this.broker.publishEvent(message);
+  }
+}

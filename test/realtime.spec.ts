@@ -1,0 +1,314 @@
+/**
+ * Real-time push over real MQTT clients (mqtt.js 5, protocol 3.1.1) on real WebSockets (SPEC section 6):
+ * retained state equal to the admin API's answer, topic ACLs, no client publishes, token checks and
+ * expiry, origin checks, a webhook's effect reaching a subscriber, and a frozen subscriber that cannot
+ * stall the others.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import mqtt, { type MqttClient } from 'mqtt';
+import { SignJWT } from 'jose';
+import type Stripe from 'stripe';
+import { BillingBroker } from '../src/realtime/billing-broker.js';
+import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { sendEvent, stripeEvent, uid } from './support/stripe.js';
+
+const TOKEN_SECRET = 'mqtt-token-secret-for-tests-0123456789abcdef';
+let db: TestDatabase;
+let app: RunningApp;
+let wsUrl: string;
+const clients: MqttClient[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = await startApp(db, { MQTT_TCP_PORT: '0', MQTT_ALLOWED_ORIGINS: 'https://shop.example' });
+  wsUrl = `${app.url.replace('http', 'ws')}/mqtt`;
+});
+
+afterAll(async () => {
+  for (const client of clients) client.end(true);
+  await app?.close();
+  await db?.drop();
+});
+
+async function token(
+  body: Record<string, unknown>,
+): Promise<{ token: string; clientId: string; topics: string[]; url: string }> {
+  const response = await fetch(`${app.url}/admin/tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(response.status).toBe(200);
+  return (await response.json()) as { token: string; clientId: string; topics: string[]; url: string };
+}
+
+function connect(
+  password: string,
+  clientId: string,
+  options: { url?: string; origin?: string } = {},
+): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(options.url ?? wsUrl, {
+      protocolVersion: 4,
+      clientId,
+      username: 'ignored',
+      password,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      wsOptions: { headers: { origin: options.origin ?? 'https://shop.example' } },
+    });
+    clients.push(client);
+    client.once('connect', () => resolve(client));
+    client.once('error', (error) => {
+      client.end(true);
+      reject(error);
+    });
+    // A refused WebSocket upgrade closes the client without an MQTT error.
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+}
+
+/** Resolves with the SUBACK return code: the granted QoS, or 128 for a refusal. */
+function subscribe(client: MqttClient, topic: string): Promise<number> {
+  return new Promise((resolve, reject) =>
+    client.subscribe(topic, { qos: 1 }, (error, granted) => {
+      // mqtt.js 5 reports a refused subscription as an error that carries the SUBACK packet.
+      const refused = (error as { packet?: { granted?: number[] } } | undefined)?.packet?.granted?.[0];
+      if (refused !== undefined) resolve(refused);
+      else if (error) reject(error);
+      else resolve(granted![0].qos);
+    }),
+  );
+}
+
+function nextMessage(
+  client: MqttClient,
+  topic: string,
+): Promise<{ payload: Record<string, unknown>; retain: boolean }> {
+  return new Promise((resolve) => {
+    const listener = (received: string, payload: Buffer, packet: { retain: boolean }) => {
+      if (received !== topic) return;
+      client.off('message', listener);
+      resolve({ payload: JSON.parse(payload.toString()) as Record<string, unknown>, retain: packet.retain });
+    };
+    client.on('message', listener);
+  });
+}
+
+async function deliver(...events: Stripe.Event[]) {
+  for (const event of events) expect((await sendEvent(app.url, event, WEBHOOK_SECRET)).status).toBe(200);
+}
+
+const activeSubscription = (customer: string, price = 'price_pro') =>
+  stripeEvent('customer.subscription.created', {
+    id: `sub_${customer}`,
+    object: 'subscription',
+    customer,
+    status: 'active',
+    items: {
+      object: 'list',
+      data: [{ id: `si_${customer}`, quantity: 1, price: { id: price, product: 'prod_1' } }],
+    },
+  } as never);
+
+describe('state on per-customer topics', () => {
+  it("delivers a webhook's effect to a subscriber, then keeps it retained, equal to the admin API's answer", async () => {
+    const customer = uid('cus');
+    const grant = await token({ customerId: customer, userId: `u_${customer}` });
+    expect(grant.topics).toEqual([
+      `billing/customers/${customer}/state`,
+      `billing/customers/${customer}/events`,
+      `billing/users/u_${customer}/state`,
+      `billing/users/u_${customer}/events`,
+    ]);
+    const live = await connect(grant.token, grant.clientId);
+    expect(await subscribe(live, `billing/customers/${customer}/state`)).toBe(1);
+    expect(await subscribe(live, `billing/customers/${customer}/events`)).toBe(1);
+    const pushed = nextMessage(live, `billing/customers/${customer}/state`);
+    const notable = nextMessage(live, `billing/customers/${customer}/events`);
+    await deliver(
+      stripeEvent('customer.created', {
+        id: customer,
+        object: 'customer',
+        email: 'p@example.com',
+        metadata: { userId: `u_${customer}` },
+      }),
+      activeSubscription(customer),
+    );
+    expect((await pushed).payload.customerId).toBe(customer);
+    expect((await notable).payload).toMatchObject({ type: expect.stringMatching(/customer\./) });
+    app.projector.wake();
+    await app.projector.idle();
+
+    const later = await connect((await token({ userId: `u_${customer}` })).token, `u_${customer}:page`);
+    const retained = nextMessage(later, `billing/users/u_${customer}/state`);
+    await subscribe(later, `billing/users/u_${customer}/state`);
+    const message = await retained;
+    expect(message.retain).toBe(true);
+    const rest = await fetch(`${app.url}/admin/customers/${customer}`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
+    expect(message.payload).toEqual(await rest.json());
+  });
+});
+
+describe('topic ACLs', () => {
+  it("refuses another customer's topic and billing/# with SUBACK 128 and keeps the connection", async () => {
+    const customer = uid('cus');
+    const grant = await token({ customerId: customer });
+    const client = await connect(grant.token, grant.clientId);
+    expect(await subscribe(client, 'billing/customers/cus_someone_else/state')).toBe(128);
+    expect(await subscribe(client, 'billing/#')).toBe(128);
+    expect(await subscribe(client, `billing/customers/${customer}/+`)).toBe(128);
+    expect(client.connected).toBe(true);
+    expect(await subscribe(client, `billing/customers/${customer}/state`)).toBe(1);
+  });
+
+  it('lets nothing a client publishes reach anyone', async () => {
+    const customer = uid('cus');
+    await deliver(
+      stripeEvent('customer.created', { id: customer, object: 'customer', email: 'real@example.com' }),
+    );
+    app.projector.wake();
+    await app.projector.idle();
+    const grant = await token({ customerId: customer });
+    const watcher = await connect(grant.token, `${customer}:watcher`);
+    const first = nextMessage(watcher, `billing/customers/${customer}/state`);
+    await subscribe(watcher, `billing/customers/${customer}/state`);
+    expect((await first).payload.email).toBe('real@example.com');
+    const forger = await connect(grant.token, `${customer}:forger`);
+    const forged = new Promise((resolve) => watcher.once('message', resolve));
+    forger.publish(`billing/customers/${customer}/state`, JSON.stringify({ email: 'forged@example.com' }), {
+      qos: 0,
+      retain: true,
+    });
+    const outcome = await Promise.race([
+      forged.then(() => 'delivered'),
+      new Promise((resolve) => setTimeout(() => resolve('nothing'), 500)),
+    ]);
+    expect(outcome).toBe('nothing');
+    const fresh = await connect(grant.token, `${customer}:fresh`);
+    const retained = nextMessage(fresh, `billing/customers/${customer}/state`);
+    await subscribe(fresh, `billing/customers/${customer}/state`);
+    expect((await retained).payload.email).toBe('real@example.com');
+  });
+});
+
+describe('tokens', () => {
+  const sign = (claims: Record<string, unknown>, secret: string, expiresIn: number | string) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('cus_x')
+      .setExpirationTime(expiresIn)
+      .sign(new TextEncoder().encode(secret));
+
+  it.each([
+    [
+      'a forged token (wrong secret)',
+      () =>
+        sign(
+          { acl: { sub: ['billing/customers/cus_x/state'] } },
+          'not-the-secret-0123456789abcdefghijkl',
+          '10m',
+        ),
+    ],
+    [
+      'an expired token',
+      () =>
+        sign(
+          { acl: { sub: ['billing/customers/cus_x/state'] } },
+          TOKEN_SECRET,
+          Math.floor(Date.now() / 1000) - 10,
+        ),
+    ],
+    ['garbage', async () => 'not.a.jwt'],
+  ])('refuses %s at CONNECT', async (_name, make) => {
+    await expect(connect(await make(), 'cus_x:1')).rejects.toThrow(/Bad username or password|Not authorized/);
+  });
+
+  it('refuses a client id that is not bound to the token subject', async () => {
+    const grant = await token({ customerId: uid('cus') });
+    await expect(connect(grant.token, 'someone_else')).rejects.toThrow(/Not authorized/);
+  });
+
+  it('disconnects a client when its token expires', async () => {
+    const grant = await token({ customerId: uid('cus'), ttlSeconds: 2 });
+    const client = await connect(grant.token, grant.clientId);
+    const started = Date.now();
+    await new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThan(500);
+    expect(elapsed).toBeLessThan(5000);
+  });
+
+  it('validates the token request', async () => {
+    const post = (body: unknown) =>
+      fetch(`${app.url}/admin/tokens`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    expect(await post({})).toEqual({
+      status: 400,
+      body: { error: 'invalid_parameter', parameter: 'customerId' },
+    });
+    expect(await post({ customerId: 'cus/../#' })).toEqual({
+      status: 400,
+      body: { error: 'invalid_parameter', parameter: 'customerId' },
+    });
+    expect(await post({ customerId: 'cus_1', ttlSeconds: 86401 })).toEqual({
+      status: 400,
+      body: { error: 'invalid_parameter', parameter: 'ttlSeconds' },
+    });
+    const unauthorized = await fetch(`${app.url}/admin/tokens`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(unauthorized.status).toBe(401);
+  });
+});
+
+it('refuses a WebSocket upgrade from an origin outside MQTT_ALLOWED_ORIGINS', async () => {
+  const grant = await token({ customerId: uid('cus') });
+  await expect(connect(grant.token, grant.clientId, { origin: 'https://evil.example' })).rejects.toThrow(
+    /403|Unexpected server response|closed before CONNACK/,
+  );
+  expect((await connect(grant.token, `${grant.clientId}x`)).connected).toBe(true);
+});
+
+it('does not let a frozen subscriber stall delivery to a fast one', async () => {
+  const customer = uid('cus');
+  const grant = await token({ customerId: customer });
+  const port = app.app.get(BillingBroker).tcpPort();
+  const frozen = await connect(grant.token, `${customer}:frozen`, { url: `mqtt://127.0.0.1:${port}` });
+  await subscribe(frozen, `billing/customers/${customer}/events`);
+  (frozen.stream as unknown as { pause(): void }).pause();
+  const fast = await connect(grant.token, `${customer}:fast`);
+  await subscribe(fast, `billing/customers/${customer}/events`);
+  const count = 400;
+  let received = 0;
+  const all = new Promise<void>((resolve) =>
+    fast.on('message', () => {
+      if (++received === count) resolve();
+    }),
+  );
+  const broker = app.app.get(BillingBroker);
+  const big = 'x'.repeat(64 * 1024);
+  for (let i = 0; i < count; i++) {
+    broker.publishEvent({
+      customerId: customer,
+      userId: null,
+      event: { id: `evt_${i}`, type: 'invoice.paid', created: '', summary: big },
+    } as never);
+  }
+  await all;
+  expect(received).toBe(count);
+  // The broker dropped the frozen one (drainTimeout) instead of holding everyone back: once it reads
+  // again, it finds its connection closed.
+  const closed = new Promise<void>((resolve) => frozen.once('close', () => resolve()));
+  (frozen.stream as unknown as { resume(): void }).resume();
+  await closed;
+  expect(frozen.connected).toBe(false);
+});
