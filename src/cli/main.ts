@@ -9,12 +9,15 @@ import { loadConfig } from '../config/config.js';
 import { migrate } from '../database/database.js';
 import { exitOnStartupError, serve } from '../main.js';
 import { ReplayService } from '../projections/replay.js';
+import { MqttTokens } from '../realtime/mqtt-tokens.js';
 import { progressReporter } from './progress.js';
 
 const USAGE = `usage: paywire <command>
   serve                 start the server (same as npm start)
   migrate               apply pending database migrations
   replay [--url URL]    rebuild every projection from the event log, with a progress bar
+  token --customer cus_… | --user ID | --admin  [--ttl SECONDS]
+                        mint a browser MQTT token with MQTT_TOKEN_SECRET (prints JSON)
 `;
 
 async function migrateCommand(): Promise<void> {
@@ -63,6 +66,37 @@ async function replayCommand(args: string[]): Promise<void> {
   if (job.state !== 'done') throw new Error('the replay failed');
 }
 
+async function tokenCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      customer: { type: 'string' },
+      user: { type: 'string' },
+      admin: { type: 'boolean' },
+      ttl: { type: 'string' },
+    },
+  });
+  if (!values.customer && !values.user && !values.admin) {
+    process.stderr.write(USAGE);
+    process.exit(2);
+  }
+  const config = loadConfig();
+  let minted;
+  try {
+    minted = await new MqttTokens(config.mqttTokenSecret).mint({
+      customerId: values.customer,
+      userId: values.user,
+      admin: values.admin,
+      ttlSeconds: values.ttl === undefined ? undefined : Number(values.ttl),
+    });
+  } catch (error) {
+    process.stderr.write(`paywire token: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  const url = `ws://${config.host}:${config.port}${config.mqttWsPath}`;
+  process.stdout.write(JSON.stringify({ ...minted, url }, null, 2) + '\n');
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -72,6 +106,8 @@ export async function main(argv: string[]): Promise<void> {
       return migrateCommand();
     case 'replay':
       return replayCommand(rest);
+    case 'token':
+      return tokenCommand(rest);
     default:
       process.stderr.write(USAGE);
       process.exit(command ? 2 : 0);
