@@ -19,6 +19,7 @@ import { catalogProvider } from './projections/catalog.provider.js';
 import { CustomerStateQuery } from './projections/customer-state.query.js';
 import { ReplayService } from './projections/replay.js';
 import { BillingBroker, PushCustomerState, PushNotableEvent } from './realtime/billing-broker.js';
+import { DemoController } from './realtime/demo.controller.js';
 import { TokensController } from './realtime/tokens.controller.js';
 
 class DatabaseLifecycle implements OnApplicationShutdown {
@@ -40,6 +41,7 @@ export class AppModule {
         AdminController,
         TokensController,
         MetricsController,
+        DemoController,
       ],
       providers: [
         { provide: CONFIG, useValue: config },

@@ -1,0 +1,109 @@
+/**
+ * The browser test (issue 4): real headless Chromium (Debian's `chromium`, driven by playwright-core)
+ * opens the demo page Paywire serves; the page connects with `mqtt` over WebSocket, shows the customer's
+ * entitlements, and changes within a second after a signed webhook changes them.
+ */
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { chromium, type Browser } from 'playwright-core';
+import type Stripe from 'stripe';
+import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from '../support/app.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { sendEvent, stripeEvent, uid } from '../support/stripe.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+let db: TestDatabase;
+let app: RunningApp;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: apt-get install chromium (see .ci/run)`);
+  db = await createTestDatabase();
+  const catalogFile = join(db.dataDir, 'catalog.json');
+  writeFileSync(catalogFile, JSON.stringify({ prices: { price_pro: ['pro'], price_team: ['pro', 'team'] } }));
+  app = await startApp(db, { CATALOG_FILE: catalogFile });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await db?.drop();
+});
+
+const subscription = (customer: string, type: 'created' | 'updated', price: string, created: number) =>
+  stripeEvent(
+    `customer.subscription.${type}` as 'customer.subscription.updated',
+    {
+      id: `sub_${customer}`,
+      object: 'subscription',
+      customer,
+      status: 'active',
+      items: {
+        object: 'list',
+        data: [{ id: `si_${customer}`, quantity: 1, price: { id: price, product: 'prod_1' } }],
+      },
+    } as never,
+    { created },
+  );
+
+it('shows the entitlements and updates within a second of a webhook', async () => {
+  const customer = uid('cus');
+  const now = Math.floor(Date.now() / 1000);
+  expect(
+    (await sendEvent(app.url, subscription(customer, 'created', 'price_pro', now - 60), WEBHOOK_SECRET))
+      .status,
+  ).toBe(200);
+  const minted = await fetch(`${app.url}/admin/tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ customerId: customer }),
+  });
+  const { token } = (await minted.json()) as { token: string };
+
+  const page = await browser.newPage();
+  await page.goto(`${app.url}/demo?customer=${customer}#token=${token}`);
+  await page.waitForSelector('#entitlements li[data-feature="pro"]', { timeout: 10_000 });
+  expect(await page.locator('#status').textContent()).toBe('live');
+  expect(await page.locator('#entitlements li[data-feature="team"]').count()).toBe(0);
+
+  const answer = await sendEvent(
+    app.url,
+    subscription(customer, 'updated', 'price_team', now),
+    WEBHOOK_SECRET,
+  );
+  expect(answer.status).toBe(200);
+  await page.waitForSelector('#entitlements li[data-feature="team"]', { timeout: 1000 });
+
+  const rest = (await (
+    await fetch(`${app.url}/admin/customers/${customer}`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    })
+  ).json()) as {
+    entitlements: Array<{ feature: string }>;
+  };
+  const shown = await page
+    .locator('#entitlements li')
+    .evaluateAll((items) =>
+      items.map((item) => (item as unknown as { dataset: { feature?: string } }).dataset.feature),
+    );
+  expect(shown).toEqual(rest.entitlements.map((e) => e.feature));
+  // Kept for a person to look at: what the page showed at the end.
+  await page.screenshot({ path: join(tmpdir(), 'paywire-demo.png') });
+  await page.close();
+});
