@@ -18,7 +18,12 @@ import { BillingProjector, WakeProjectorOnAppend } from './projections/billing.p
 import { catalogProvider } from './projections/catalog.provider.js';
 import { CustomerStateQuery } from './projections/customer-state.query.js';
 import { ReplayService } from './projections/replay.js';
-import { BillingBroker, PushCustomerState, PushNotableEvent } from './realtime/billing-broker.js';
+import {
+  BillingBroker,
+  PushCustomerState,
+  PushNotableEvent,
+  RepublishAfterReplay,
+} from './realtime/billing-broker.js';
 import { DemoController } from './realtime/demo.controller.js';
 import { TokensController } from './realtime/tokens.controller.js';
 
@@ -59,6 +64,7 @@ export class AppModule {
         BillingBroker,
         PushCustomerState,
         PushNotableEvent,
+        RepublishAfterReplay,
       ],
     };
   }

@@ -14,10 +14,9 @@ import { readEventsAfter } from '../event-log/event-log.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
-import { CustomerStateChanged, ProjectionsRebuilt } from './messages.js';
+import { ProjectionsRebuilt } from './messages.js';
 import { projectBatch } from './project-batch.js';
 import { PROJECTION_TABLES, readCheckpoint, tablesWithSuffix, writeCheckpoint } from './projection-store.js';
-import type { BillingState } from '../billing/billing-state.js';
 
 export interface ReplayJob {
   jobId: string;
@@ -126,23 +125,9 @@ export class ReplayService {
     });
     job.total = Math.max(job.total, job.processed);
     onProgress?.(job);
-    await this.publishAll();
+    // The broker republishes every state on this (SPEC section 6: published after a replay).
     this.eventBus.publish(new ProjectionsRebuilt(head));
     this.logger.info({ jobId: job.jobId, processed: job.processed, head }, 'replay done');
-  }
-
-  /** After a replay every customer's state is published again (SPEC section 6). */
-  private async publishAll(): Promise<void> {
-    let after = '';
-    for (;;) {
-      const rows = await this.sql.query<{ customer_id: string; view: BillingState }>(
-        `SELECT customer_id, view FROM billing_customers WHERE customer_id > $1 ORDER BY customer_id LIMIT 1000`,
-        [after],
-      );
-      if (rows.length === 0) return;
-      for (const row of rows) this.eventBus.publish(new CustomerStateChanged(row.view));
-      after = rows[rows.length - 1].customer_id;
-    }
   }
 }
 

@@ -22,7 +22,7 @@ import { CONFIG, type Config } from '../config/config.js';
 import { SQL, type Sql } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
-import { CustomerStateChanged, NotableEventProjected } from '../projections/messages.js';
+import { CustomerStateChanged, NotableEventProjected, ProjectionsRebuilt } from '../projections/messages.js';
 import { MqttTokens } from './mqtt-tokens.js';
 import {
   customerEventsTopic,
@@ -116,7 +116,8 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
     );
   }
 
-  private async publishAllStates(): Promise<void> {
+  /** Publishes every stored state: at start, and after a replay swapped in rebuilt projections. */
+  async publishAllStates(): Promise<void> {
     let after = '';
     for (;;) {
       const rows = await this.sql.query<{ customer_id: string; view: BillingState }>(
@@ -211,6 +212,22 @@ export class PushCustomerState implements IEventHandler<CustomerStateChanged> {
 
   handle(message: CustomerStateChanged): void {
     this.broker.publishState(message.state);
+  }
+}
+
+@EventsHandler(ProjectionsRebuilt)
+export class RepublishAfterReplay implements IEventHandler<ProjectionsRebuilt> {
+  constructor(
+    private readonly broker: BillingBroker,
+    private readonly logger: Logger,
+  ) {}
+
+  handle(): void {
+    void this.broker
+      .publishAllStates()
+      .catch((error: Error) =>
+        this.logger.error({ err: { message: error.message } }, 'republish after replay failed'),
+      );
   }
 }
 
