@@ -8,14 +8,12 @@
 import http from 'node:http';
 import pg from 'pg';
 import { listEvents } from '../src/admin/admin-queries.js';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
-import { freshDatabase, machine, percentile, table } from './support.js';
+import { BENCH_SECRETS, freshDatabase, machine, percentile, startPaywire, table } from './support.js';
 
 const EVENTS = Number(process.env.BENCH_ADMIN_EVENTS ?? 1_000_000);
 const CUSTOMERS = Number(process.env.BENCH_ADMIN_CUSTOMERS ?? 100_000);
 const SAMPLES = Number(process.env.BENCH_ADMIN_SAMPLES ?? 2000);
-const KEY = 'bench-admin-key-0123456789';
+const KEY = BENCH_SECRETS.ADMIN_API_KEY;
 
 async function fill(pool: pg.Pool): Promise<void> {
   await pool.query(
@@ -76,19 +74,7 @@ async function measure(run: (i: number) => Promise<number | void>): Promise<{ p5
 
 async function main() {
   const db = await freshDatabase('paywire_bench_admin');
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    DATA_DIR: '/tmp/paywire-bench',
-    STRIPE_WEBHOOK_SECRET: 'whsec_bench',
-    ADMIN_API_KEY: KEY,
-    MQTT_TOKEN_SECRET: 'bench-mqtt-secret-0123456789abcdef0123456789',
-    LOG_LEVEL: 'silent',
-  });
-  const { app } = await createApp(config);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const { app, port } = await startPaywire(db.url);
   const pool = new pg.Pool({ connectionString: db.url, max: 2 });
   const fillStarted = performance.now();
   await fill(pool);

@@ -11,12 +11,18 @@ import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import pg from 'pg';
 import Stripe from 'stripe';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
 import { BillingProjector } from '../src/projections/billing.projector.js';
-import { freshDatabase, machine, percentile, subscriptionEvent, table } from './support.js';
+import {
+  BENCH_SECRETS,
+  freshDatabase,
+  machine,
+  percentile,
+  startPaywire,
+  subscriptionEvent,
+  table,
+} from './support.js';
 
-const SECRET = 'whsec_bench_secret';
+const SECRET = BENCH_SECRETS.STRIPE_WEBHOOK_SECRET;
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
 const COUNT = Number(process.env.BENCH_EVENTS ?? 6000);
 
@@ -144,19 +150,8 @@ async function startPeer(url: string) {
 
 async function main() {
   const db = await freshDatabase('paywire_bench_ingest');
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    DATA_DIR: '/tmp/paywire-bench',
-    STRIPE_WEBHOOK_SECRET: SECRET,
-    ADMIN_API_KEY: 'bench-admin-key-0123456789',
-    MQTT_TOKEN_SECRET: 'bench-mqtt-secret-0123456789abcdef0123456789',
-    LOG_LEVEL: 'silent',
-  });
-  const paywire = await createApp(config);
-  await paywire.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = paywire.app.getHttpServer().address();
-  const paywireUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/webhooks/stripe`;
+  const paywire = await startPaywire(db.url);
+  const paywireUrl = `http://127.0.0.1:${paywire.port}/webhooks/stripe`;
   const peer = await startPeer(db.url);
   const projector = paywire.app.get(BillingProjector);
   // BENCH_PROJECTOR=off measures ingest alone: the projector is stopped as at shutdown and the log grows.

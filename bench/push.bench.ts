@@ -8,14 +8,12 @@
 import { fork } from 'node:child_process';
 import http from 'node:http';
 import Stripe from 'stripe';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
 import { MqttTokens } from '../src/realtime/mqtt-tokens.js';
 import { customerStateTopic } from '../src/realtime/topics.js';
-import { freshDatabase, machine, percentile, table } from './support.js';
+import { BENCH_SECRETS, freshDatabase, machine, percentile, startPaywire, table } from './support.js';
 
-const SECRET = 'whsec_bench_push';
-const TOKEN_SECRET = 'bench-mqtt-secret-0123456789abcdef0123456789';
+const SECRET = BENCH_SECRETS.STRIPE_WEBHOOK_SECRET;
+const TOKEN_SECRET = BENCH_SECRETS.MQTT_TOKEN_SECRET;
 const SUBSCRIBERS = Number(process.env.BENCH_PUSH_SUBSCRIBERS ?? 1000);
 const CAPACITY = Number(process.env.BENCH_PUSH_CAPACITY ?? 10_000);
 const SECONDS = Number(process.env.BENCH_PUSH_SECONDS ?? 5);
@@ -86,19 +84,7 @@ function customerUpdated(customer: string, marker: string, seq: number): string 
 
 async function main() {
   const db = await freshDatabase('paywire_bench_push');
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    DATA_DIR: '/tmp/paywire-bench',
-    STRIPE_WEBHOOK_SECRET: SECRET,
-    ADMIN_API_KEY: 'bench-admin-key-0123456789',
-    MQTT_TOKEN_SECRET: TOKEN_SECRET,
-    LOG_LEVEL: 'silent',
-  });
-  const { app } = await createApp(config);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const { app, port } = await startPaywire(db.url);
   const url = `ws://127.0.0.1:${port}/mqtt`;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 

@@ -5,10 +5,8 @@
  * `paywire_append_events` function the webhook uses, in batches of 1,000.
  */
 import pg from 'pg';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
 import { ReplayService } from '../src/projections/replay.js';
-import { freshDatabase, machine, subscriptionEvent, table } from './support.js';
+import { freshDatabase, machine, startPaywire, subscriptionEvent, table } from './support.js';
 
 const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
 const CUSTOMERS = Number(process.env.BENCH_REPLAY_CUSTOMERS ?? Math.max(100, EVENTS / 10));
@@ -74,17 +72,7 @@ async function rawRead(url: string): Promise<{ seconds: number; memory: number }
 
 async function main() {
   const db = await freshDatabase('paywire_bench_replay');
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    DATABASE_URL: db.url,
-    DATA_DIR: '/tmp/paywire-bench',
-    STRIPE_WEBHOOK_SECRET: 'whsec_bench',
-    ADMIN_API_KEY: 'bench-admin-key-0123456789',
-    MQTT_TOKEN_SECRET: 'bench-mqtt-secret-0123456789abcdef0123456789',
-    LOG_LEVEL: 'silent',
-  });
-  const { app } = await createApp(config);
-  await app.init();
+  const { app } = await startPaywire(db.url);
   const fillStarted = performance.now();
   await fill(db.url);
   const fillSeconds = (performance.now() - fillStarted) / 1000;

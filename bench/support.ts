@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
 import type Stripe from 'stripe';
+import { createApp, type PaywireApp } from '../src/app.js';
+import { loadConfig } from '../src/config/config.js';
 
 export const serverUrl =
   process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -161,4 +163,25 @@ export function machine(): string {
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
   const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export const BENCH_SECRETS = {
+  STRIPE_WEBHOOK_SECRET: 'whsec_bench_secret',
+  ADMIN_API_KEY: 'bench-admin-key-0123456789',
+  MQTT_TOKEN_SECRET: 'bench-mqtt-secret-0123456789abcdef0123456789',
+};
+
+/** Paywire on the benchmark's database, listening on a free port, logging nothing. */
+export async function startPaywire(databaseUrl: string): Promise<PaywireApp & { port: number }> {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: '/tmp/paywire-bench',
+    LOG_LEVEL: 'silent',
+    ...BENCH_SECRETS,
+  });
+  const paywire = await createApp(config);
+  await paywire.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = paywire.app.getHttpServer().address();
+  return { ...paywire, port: typeof address === 'object' && address ? address.port : 0 };
 }
