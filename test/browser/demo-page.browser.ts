@@ -6,7 +6,6 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { chromium, type Browser } from 'playwright-core';
-import type Stripe from 'stripe';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from '../support/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { sendEvent, stripeEvent, uid } from '../support/stripe.js';
