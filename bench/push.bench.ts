@@ -6,13 +6,19 @@
  * email to a unique marker, so a message is matched to the request that caused it.
  */
 import { fork } from 'node:child_process';
-import http from 'node:http';
-import Stripe from 'stripe';
 import { MqttTokens } from '../src/realtime/mqtt-tokens.js';
 import { customerStateTopic } from '../src/realtime/topics.js';
-import { BENCH_SECRETS, freshDatabase, machine, percentile, startPaywire, table } from './support.js';
+import {
+  BENCH_SECRETS,
+  customerUpdated,
+  freshDatabase,
+  machine,
+  percentile,
+  sendAtRate,
+  startPaywire,
+  table,
+} from './support.js';
 
-const SECRET = BENCH_SECRETS.STRIPE_WEBHOOK_SECRET;
 const TOKEN_SECRET = BENCH_SECRETS.MQTT_TOKEN_SECRET;
 const SUBSCRIBERS = Number(process.env.BENCH_PUSH_SUBSCRIBERS ?? 1000);
 const CAPACITY = Number(process.env.BENCH_PUSH_CAPACITY ?? 10_000);
@@ -44,49 +50,10 @@ async function startClients(
   return { child, seconds };
 }
 
-function post(port: number, agent: http.Agent, body: string): Promise<void> {
-  const signature = Stripe.webhooks.generateTestHeaderString({ payload: body, secret: SECRET });
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/webhooks/stripe',
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-      },
-      (response) => {
-        response.resume();
-        response.on('end', () =>
-          response.statusCode === 200 ? resolve() : reject(new Error(String(response.statusCode))),
-        );
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
-}
-
-function customerUpdated(customer: string, marker: string, seq: number): string {
-  return JSON.stringify({
-    id: `evt_push_${marker}`,
-    object: 'event',
-    api_version: '2026-07-29.dahlia',
-    created: 1_790_000_000 + seq,
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
-    type: 'customer.updated',
-    data: { object: { id: customer, object: 'customer', email: `${marker}@bench.example`, metadata: {} } },
-  });
-}
-
 async function main() {
   const db = await freshDatabase('paywire_bench_push');
   const { app, port } = await startPaywire(db.url);
   const url = `ws://127.0.0.1:${port}/mqtt`;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
   const customers = Array.from({ length: SUBSCRIBERS }, (_, i) => `cus_push${String(i).padStart(6, '0')}`);
   const { child } = await startClients(url, customers, 'sub');
@@ -98,20 +65,11 @@ async function main() {
   const rows: Array<Array<string | number>> = [];
   let seq = 0;
   for (const rate of [100, 1000]) {
-    const sent = new Map<string, number>();
     const total = rate * SECONDS;
-    const started = performance.now();
-    const inflight: Promise<void>[] = [];
-    for (let i = 0; i < total; i++) {
-      const due = started + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const { sentAt: sent } = await sendAtRate(port, rate, SECONDS, (i) => {
       const marker = `r${rate}n${i}`;
-      const customer = customers[i % customers.length];
-      sent.set(marker, performance.timeOrigin + performance.now());
-      inflight.push(post(port, agent, customerUpdated(customer, marker, seq++)));
-    }
-    await Promise.all(inflight);
+      return { marker, body: customerUpdated(customers[i % customers.length], marker, seq++) };
+    });
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const latencies = [...sent].map(([marker, at]) => (arrivals.get(marker) ?? NaN) - at);
     const delivered = latencies.filter((latency) => Number.isFinite(latency)).sort((a, b) => a - b);
@@ -139,7 +97,6 @@ async function main() {
   capacity.child.send({ kind: 'stop' });
   await new Promise((resolve) => capacity.child.once('exit', resolve));
 
-  agent.destroy();
   await app.close();
   await db.drop();
 

@@ -6,7 +6,18 @@
  */
 import pg from 'pg';
 import { ReplayService } from '../src/projections/replay.js';
-import { freshDatabase, machine, startPaywire, subscriptionEvent, table } from './support.js';
+import { EventBus, ofType } from '@nestjs/cqrs';
+import { CustomerStateChanged } from '../src/projections/messages.js';
+import {
+  customerUpdated,
+  freshDatabase,
+  machine,
+  percentile,
+  sendAtRate,
+  startPaywire,
+  subscriptionEvent,
+  table,
+} from './support.js';
 
 const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
 const CUSTOMERS = Number(process.env.BENCH_REPLAY_CUSTOMERS ?? Math.max(100, EVENTS / 10));
@@ -70,9 +81,42 @@ async function rawRead(url: string): Promise<{ seconds: number; memory: number }
   return { seconds, memory: memory.stop() };
 }
 
+const LAG_RATE = 1000;
+const LAG_SECONDS = 5;
+
+/**
+ * Time from a webhook's acknowledgement to its customer's state being committed (the projector publishes
+ * CustomerStateChanged on the event bus right after its transaction commits), at 1,000 webhooks/s.
+ */
+async function projectionLag(bus: EventBus, port: number) {
+  const committedAt = new Map<string, number>();
+  const subscription = bus.pipe(ofType(CustomerStateChanged)).subscribe(({ state }) => {
+    const marker = state.email?.split('@')[0];
+    if (marker) committedAt.set(marker, performance.timeOrigin + performance.now());
+  });
+  const { ackedAt } = await sendAtRate(port, LAG_RATE, LAG_SECONDS, (i) => {
+    const marker = `lag${i}`;
+    return { marker, body: customerUpdated(`cus_lag${i % 1000}`, marker, 1_000_000 + i) };
+  });
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  subscription.unsubscribe();
+  // A state can carry a later marker of the same customer when both fell into one batch; only markers
+  // whose own state was committed are counted.
+  const lags = [...ackedAt]
+    .map(([marker, at]) => (committedAt.get(marker) ?? NaN) - at)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+  return {
+    p50: percentile(lags, 50),
+    p99: percentile(lags, 99),
+    max: lags[lags.length - 1],
+    count: lags.length,
+  };
+}
+
 async function main() {
   const db = await freshDatabase('paywire_bench_replay');
-  const { app } = await startPaywire(db.url);
+  const { app, port } = await startPaywire(db.url);
   const fillStarted = performance.now();
   await fill(db.url);
   const fillSeconds = (performance.now() - fillStarted) / 1000;
@@ -82,6 +126,7 @@ async function main() {
   const job = await app.get(ReplayService).start().done;
   const seconds = (performance.now() - started) / 1000;
   const replayMemory = memory.stop();
+  const lag = await projectionLag(app.get(EventBus), port);
   await app.close();
   await db.drop();
   if (job.state !== 'done') throw new Error('replay failed');
@@ -109,6 +154,10 @@ async function main() {
     ),
   );
   console.log(`\nreplay rate = ${((raw.seconds / seconds) * 100).toFixed(0)}% of the raw read rate`);
+  console.log(
+    `\nprojection lag at ${LAG_RATE} webhooks/s for ${LAG_SECONDS} s (acknowledgement → state committed): ` +
+      `p50 ${lag.p50.toFixed(2)} ms, p99 ${lag.p99.toFixed(2)} ms, max ${lag.max.toFixed(2)} ms (${lag.count} states)`,
+  );
 }
 
 await main();

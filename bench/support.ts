@@ -3,9 +3,10 @@
  * the size of a real `customer.subscription.updated`), percentiles, and a Markdown table printer.
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import os from 'node:os';
 import pg from 'pg';
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
 import { createApp, type PaywireApp } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 
@@ -184,4 +185,75 @@ export async function startPaywire(databaseUrl: string): Promise<PaywireApp & { 
   await paywire.app.listen({ port: 0, host: '127.0.0.1' });
   const address = paywire.app.getHttpServer().address();
   return { ...paywire, port: typeof address === 'object' && address ? address.port : 0 };
+}
+
+/** A `customer.updated` whose email carries `marker`, so the state it produces can be matched to it. */
+export function customerUpdated(customer: string, marker: string, seq: number): string {
+  return JSON.stringify({
+    id: `evt_bench_${marker}`,
+    object: 'event',
+    api_version: '2026-07-29.dahlia',
+    created: 1_790_000_000 + seq,
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type: 'customer.updated',
+    data: { object: { id: customer, object: 'customer', email: `${marker}@bench.example`, metadata: {} } },
+  });
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+/**
+ * Sends `rate` signed webhooks a second for `seconds`, on schedule (not waiting for answers), and
+ * returns when each was sent and acknowledged, by marker, in epoch milliseconds.
+ */
+export async function sendAtRate(
+  port: number,
+  rate: number,
+  seconds: number,
+  make: (i: number) => { marker: string; body: string },
+): Promise<{ sentAt: Map<string, number>; ackedAt: Map<string, number> }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const sentAt = new Map<string, number>();
+  const ackedAt = new Map<string, number>();
+  const post = (marker: string, body: string) =>
+    new Promise<void>((resolve, reject) => {
+      const signature = Stripe.webhooks.generateTestHeaderString({
+        payload: body,
+        secret: BENCH_SECRETS.STRIPE_WEBHOOK_SECRET,
+      });
+      const request = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/webhooks/stripe',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () => {
+            ackedAt.set(marker, now());
+            if (response.statusCode === 200) resolve();
+            else reject(new Error(String(response.statusCode)));
+          });
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+  const started = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < rate * seconds; i++) {
+    const wait = started + (i * 1000) / rate - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const { marker, body } = make(i);
+    sentAt.set(marker, now());
+    inflight.push(post(marker, body));
+  }
+  await Promise.all(inflight);
+  agent.destroy();
+  return { sentAt, ackedAt };
 }
