@@ -11,6 +11,8 @@ import { exitOnStartupError, serve } from '../main.js';
 import { ReplayService } from '../projections/replay.js';
 import { MqttTokens } from '../realtime/mqtt-tokens.js';
 import { progressReporter } from './progress.js';
+import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import { simulate } from './simulate.js';
 
 const USAGE = `usage: paywire <command>
   serve                 start the server (same as npm start)
@@ -18,6 +20,9 @@ const USAGE = `usage: paywire <command>
   replay [--url URL]    rebuild every projection from the event log, with a progress bar
   token --customer cus_… | --user ID | --admin  [--ttl SECONDS]
                         mint a browser MQTT token with MQTT_TOKEN_SECRET (prints JSON)
+  simulate --scenario lifecycle|purchase|dispute|dunning|many [--shuffle] [--duplicates]
+           [--customers N] [--delay MS] [--url URL]
+                        send signed, realistic Stripe events to a running Paywire, offline
 `;
 
 async function migrateCommand(): Promise<void> {
@@ -97,6 +102,50 @@ async function tokenCommand(args: string[]): Promise<void> {
   process.stdout.write(JSON.stringify({ ...minted, url }, null, 2) + '\n');
 }
 
+async function simulateCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      scenario: { type: 'string' },
+      shuffle: { type: 'boolean' },
+      duplicates: { type: 'boolean' },
+      customers: { type: 'string' },
+      delay: { type: 'string' },
+      url: { type: 'string' },
+    },
+  });
+  const scenario = values.scenario as ScenarioName | undefined;
+  if (!scenario || !SCENARIOS.includes(scenario)) {
+    process.stderr.write(`paywire simulate: --scenario must be one of ${SCENARIOS.join(', ')}\n`);
+    process.exit(2);
+  }
+  const config = loadConfig();
+  const base = values.url ?? `http://${config.host}:${config.port}`;
+  const result = await simulate({
+    url: base,
+    secret: config.webhookSecrets[0],
+    scenario,
+    shuffle: values.shuffle,
+    duplicates: values.duplicates,
+    customers: values.customers ? Number(values.customers) : undefined,
+    delayMs: values.delay ? Number(values.delay) : values.shuffle ? 0 : 400,
+    log: (line) => process.stdout.write(`${line}\n`),
+  });
+  process.stdout.write(
+    `\nsent ${result.sent} deliveries of ${result.distinct} events: ${JSON.stringify(result.answers)}\n` +
+      `customers: ${result.customers.slice(0, 5).join(', ')}${result.customers.length > 5 ? ', …' : ''}\n`,
+  );
+  const first = result.customers[0];
+  const { token } = await new MqttTokens(config.mqttTokenSecret).mint({
+    customerId: first,
+    ttlSeconds: 3600,
+  });
+  process.stdout.write(
+    `state:  curl -H "Authorization: Bearer $ADMIN_API_KEY" ${base}/admin/customers/${first}\n` +
+      `live:   ${base}/demo?customer=${first}#token=${token}\n`,
+  );
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -108,6 +157,8 @@ export async function main(argv: string[]): Promise<void> {
       return replayCommand(rest);
     case 'token':
       return tokenCommand(rest);
+    case 'simulate':
+      return simulateCommand(rest);
     default:
       process.stderr.write(USAGE);
       process.exit(command ? 2 : 0);
