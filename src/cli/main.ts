@@ -121,6 +121,8 @@ async function simulateCommand(args: string[]): Promise<void> {
   }
   const config = loadConfig();
   const base = values.url ?? `http://${config.host}:${config.port}`;
+  const tokens = new MqttTokens(config.mqttTokenSecret);
+  const delayMs = values.delay ? Number(values.delay) : values.shuffle ? 0 : 400;
   const result = await simulate({
     url: base,
     secret: config.webhookSecrets[0],
@@ -128,21 +130,19 @@ async function simulateCommand(args: string[]): Promise<void> {
     shuffle: values.shuffle,
     duplicates: values.duplicates,
     customers: values.customers ? Number(values.customers) : undefined,
-    delayMs: values.delay ? Number(values.delay) : values.shuffle ? 0 : 400,
+    delayMs,
     log: (line) => process.stdout.write(`${line}\n`),
+    onStart: async ([first]) => {
+      const { token } = await tokens.mint({ customerId: first, ttlSeconds: 3600 });
+      process.stdout.write(`watch it live: ${base}/demo?customer=${first}#token=${token}\n\n`);
+      // In order and paced, give a person a moment to open the page before the first event.
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, 3000));
+    },
   });
   process.stdout.write(
     `\nsent ${result.sent} deliveries of ${result.distinct} events: ${JSON.stringify(result.answers)}\n` +
-      `customers: ${result.customers.slice(0, 5).join(', ')}${result.customers.length > 5 ? ', …' : ''}\n`,
-  );
-  const first = result.customers[0];
-  const { token } = await new MqttTokens(config.mqttTokenSecret).mint({
-    customerId: first,
-    ttlSeconds: 3600,
-  });
-  process.stdout.write(
-    `state:  curl -H "Authorization: Bearer $ADMIN_API_KEY" ${base}/admin/customers/${first}\n` +
-      `live:   ${base}/demo?customer=${first}#token=${token}\n`,
+      `customers: ${result.customers.slice(0, 5).join(', ')}${result.customers.length > 5 ? ', …' : ''}\n` +
+      `state: curl -H "Authorization: Bearer $ADMIN_API_KEY" ${base}/admin/customers/${result.customers[0]}\n`,
   );
 }
 

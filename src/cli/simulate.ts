@@ -17,6 +17,8 @@ export interface SimulateOptions {
   /** Pause between sends in order, to watch the state change live; ignored with --shuffle. */
   delayMs?: number;
   log?: (line: string) => void;
+  /** Called with the scenario's customers before anything is sent (to open their live page first). */
+  onStart?: (customers: string[]) => Promise<void>;
 }
 
 export interface SimulateResult {
@@ -44,6 +46,7 @@ async function send(url: string, secret: string, event: Stripe.Event): Promise<s
 export async function simulate(options: SimulateOptions): Promise<SimulateResult> {
   const scenario = buildScenario(options.scenario, { customers: options.customers });
   const order = deliveries(scenario.events, options);
+  await options.onStart?.(scenario.customers);
   const answers: Record<string, number> = {};
   const count = (answer: string) => (answers[answer] = (answers[answer] ?? 0) + 1);
   if (options.shuffle) {
