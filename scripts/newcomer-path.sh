@@ -9,9 +9,16 @@ export PORT="${NEWCOMER_PORT:-3917}"
 unset DATABASE_URL TEST_DATABASE_URL
 export CATALOG_FILE=examples/catalog.yaml
 
+if curl -fsS "http://127.0.0.1:$PORT/health/live" > /dev/null 2>&1; then
+  echo "port $PORT is already taken; set NEWCOMER_PORT" >&2
+  exit 1
+fi
+# Its own process group, so that stopping it stops node too, not just npm.
+set -m
 npm start > "$DATA_DIR/server.log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; rm -rf "$DATA_DIR"' EXIT
+set +m
+trap 'kill -- -$server 2>/dev/null || true; rm -rf "$DATA_DIR"' EXIT
 for _ in $(seq 1 120); do
   curl -fsS "http://127.0.0.1:$PORT/health/live" > /dev/null 2>&1 && break
   sleep 1
