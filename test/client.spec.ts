@@ -5,7 +5,10 @@
  * a fresh token). Shared connections: an immediate unsubscribe–subscribe, as StrictMode does, keeps one.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createElement } from 'react';
+import { renderToString } from 'react-dom/server';
 import type Stripe from 'stripe';
+import { useBillingState } from '../src/client/react.js';
 import {
   sharedConnection,
   subscribeBillingState,
@@ -178,4 +181,16 @@ describe('against a broker the test controls', () => {
     second();
     await until(() => sharedConnection({ customerId: customer }) === undefined);
   });
+});
+
+it('renders on the server without connecting (no token fetched, no connection)', () => {
+  const customer = uid('cus');
+  const tokens = localTokens(customer);
+  function Plan() {
+    const { state } = useBillingState({ getToken: tokens.getToken, customerId: customer });
+    return createElement('p', null, state ? 'ready' : 'activating…');
+  }
+  expect(renderToString(createElement(Plan))).toBe('<p>activating…</p>');
+  expect(tokens.calls()).toBe(0);
+  expect(sharedConnection({ customerId: customer })).toBeUndefined();
 });

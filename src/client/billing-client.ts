@@ -7,7 +7,7 @@
  * so React StrictMode's mount–unmount–mount keeps one connection. The React hook (`paywire/client/react`)
  * never connects during server rendering.
  */
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { BillingState } from '../billing/billing-state.js';
 
 /** What the app's token route returns: `POST /admin/tokens`'s answer, or the same minted with the secret. */
@@ -31,6 +31,8 @@ export interface BillingSubscriptionOptions {
   /** Reconnect backoff bounds (defaults 500 ms and 30 s); each wait is jittered to 50–100 %. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Further mqtt.js options (keepalive, timerVariant, …); the token, client id and reconnection stay ours. */
+  mqttOptions?: Partial<IClientOptions>;
 }
 
 export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'closed';
@@ -94,10 +96,11 @@ export class BillingConnection {
     for (const listener of this.listeners) listener(this.snapshot);
   }
 
-  private receive(payload: Uint8Array): void {
+  private receive(payload: { toString(): string }): void {
     let state: BillingState;
     try {
-      state = JSON.parse(new TextDecoder().decode(payload)) as BillingState;
+      // mqtt.js hands a Buffer (its browser build ships a Buffer polyfill), so toString() decodes UTF-8.
+      state = JSON.parse(payload.toString()) as BillingState;
     } catch {
       return;
     }
@@ -120,6 +123,7 @@ export class BillingConnection {
     if (this.closed) return;
     const previous = this.client;
     const client = mqtt.connect(grant.url, {
+      ...this.options.mqttOptions,
       protocolVersion: 4,
       clientId: grant.clientId,
       username: 'paywire-client',
