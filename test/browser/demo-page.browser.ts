@@ -9,6 +9,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from '../support/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { sendEvent, stripeEvent, uid } from '../support/stripe.js';
+import { simulate } from '../../src/cli/simulate.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -104,5 +105,45 @@ it('shows the entitlements and updates within a second of a webhook', async () =
   expect(shown).toEqual(rest.entitlements.map((e) => e.feature));
   // Kept for a person to look at: what the page showed at the end.
   await page.screenshot({ path: join(tmpdir(), 'paywire-demo.png') });
+  await page.close();
+});
+
+it('follows a simulated lifecycle live and ends on the state the admin API reports', async () => {
+  const page = await browser.newPage();
+  let customer = '';
+  await simulate({
+    url: app.url,
+    secret: WEBHOOK_SECRET,
+    scenario: 'lifecycle',
+    delayMs: 50,
+    onStart: async ([first]) => {
+      customer = first;
+      const minted = await fetch(`${app.url}/admin/tokens`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ customerId: first }),
+      });
+      const { token } = (await minted.json()) as { token: string };
+      await page.goto(`${app.url}/demo?customer=${first}#token=${token}`);
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live');
+    },
+  });
+  app.projector.wake();
+  await app.projector.idle();
+  const rest = (await (
+    await fetch(`${app.url}/admin/customers/${customer}`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    })
+  ).json()) as { version: number; payment: { status: string } };
+  await page.waitForFunction(
+    (version) => document.getElementById('version')?.textContent === String(version),
+    rest.version,
+    {
+      timeout: 5000,
+    },
+  );
+  const shown = JSON.parse((await page.locator('#state').textContent()) ?? '{}') as unknown;
+  expect(shown).toEqual(rest);
+  expect(await page.locator('#entitlements').textContent()).toBe('none');
   await page.close();
 });

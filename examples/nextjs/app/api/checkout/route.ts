@@ -1,0 +1,22 @@
+/**
+ * Starts a Stripe Checkout Session for the signed-in user. `metadata.userId` (and `client_reference_id`)
+ * is how Paywire links the Stripe customer to this app's user, and so publishes on billing/users/{id}.
+ */
+import Stripe from 'stripe';
+import { currentUserId } from '../../session';
+
+export async function POST(request: Request) {
+  const stripe = new Stripe(process.env.STRIPE_SECRET_KEY ?? '');
+  const userId = await currentUserId();
+  const origin = new URL(request.url).origin;
+  const session = await stripe.checkout.sessions.create({
+    mode: 'subscription',
+    line_items: [{ price: process.env.STRIPE_PRICE_ID ?? '', quantity: 1 }],
+    client_reference_id: userId,
+    metadata: { userId },
+    subscription_data: { metadata: { userId } },
+    success_url: `${origin}/success`,
+    cancel_url: origin,
+  });
+  return Response.redirect(session.url!, 303);
+}
