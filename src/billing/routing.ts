@@ -41,3 +41,44 @@ export function routeEvent(payload: { data?: { object?: unknown } }): Routing {
 export function routeLoggedEvent(event: LoggedEvent): Routing {
   return routeEvent({ data: { object: dataObject(event) } });
 }
+
+export interface LoggedRouting {
+  id: string;
+  customerId: string | null;
+  /** The event's mentioned objects (the log's `refs`): links, or references when customerId is null. */
+  refs: readonly string[];
+}
+
+/**
+ * Routes a whole log at once, with the rules the live projector applies event by event: the first event
+ * (by position) that links an object wins it; an event without a customer goes to the customer of its
+ * smallest linked reference, or waits until one of its references is linked. Pure, so a replay can plan
+ * every route from two small columns before it folds a single customer.
+ */
+export function routeLog(rows: Iterable<LoggedRouting>): {
+  links: Map<string, string>;
+  routes: Map<string, string>;
+} {
+  const links = new Map<string, string>();
+  const routes = new Map<string, string>();
+  const waiting = new Map<string, string[]>();
+  for (const row of rows) {
+    if (row.customerId) {
+      for (const objectId of row.refs) {
+        if (links.has(objectId)) continue;
+        links.set(objectId, row.customerId);
+        for (const eventId of waiting.get(objectId) ?? [])
+          if (!routes.has(eventId)) routes.set(eventId, row.customerId);
+        waiting.delete(objectId);
+      }
+      continue;
+    }
+    const linked = row.refs.filter((objectId) => links.has(objectId)).sort();
+    if (linked.length > 0) {
+      routes.set(row.id, links.get(linked[0])!);
+      continue;
+    }
+    for (const objectId of row.refs) waiting.set(objectId, [...(waiting.get(objectId) ?? []), row.id]);
+  }
+  return { links, routes };
+}

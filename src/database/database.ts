@@ -17,11 +17,13 @@ import { PGliteInstance } from 'typeorm-pglite/dist/pglite-instance.js';
 import { EventLogSchema1763900000000 } from '../../migrations/1763900000000-EventLogSchema.js';
 import { Projections1763900100000 } from '../../migrations/1763900100000-Projections.js';
 import { CustomerEventOrder1763900200000 } from '../../migrations/1763900200000-CustomerEventOrder.js';
+import { MentionedObjects1763900300000 } from '../../migrations/1763900300000-MentionedObjects.js';
 
 export const MIGRATIONS = [
   EventLogSchema1763900000000,
   Projections1763900100000,
   CustomerEventOrder1763900200000,
+  MentionedObjects1763900300000,
 ];
 
 export interface SqlExecutor {

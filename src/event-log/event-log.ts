@@ -23,7 +23,10 @@ export interface EventToAppend {
   account: string | null;
   customerId: string | null;
   objectId: string | null;
-  /** For an event that names no customer: the objects through which a link may route it to one. */
+  /**
+   * The charges, payment intents and invoices the event mentions: links when it names its customer, the
+   * objects through which a link may route it to one when it does not.
+   */
   refs: string[];
   /** The verified request body, stored as the `payload` jsonb. */
   body: string;

@@ -55,7 +55,8 @@ function toAppend(value: unknown, body: string): EventToAppend {
     account: typeof value.account === 'string' ? value.account : null,
     customerId: routing.customerId,
     objectId: routing.objectId,
-    refs: routing.references,
+    // One of the two is always empty: links for an event that names its customer, references otherwise.
+    refs: [...routing.links, ...routing.references],
     body,
   };
 }

@@ -41,7 +41,7 @@ export function tablesWithSuffix(suffix: string): Tables {
 
 export const LIVE_TABLES = tablesWithSuffix('');
 
-const EVENT_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position, payload`;
+export const EVENT_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position, payload`;
 
 export async function loadCustomerStates(
   tx: SqlExecutor,
@@ -262,11 +262,34 @@ export interface OutcomeUpdate {
 export async function saveOutcomes(tx: SqlExecutor, updates: OutcomeUpdate[]): Promise<void> {
   if (updates.length === 0) return;
   await tx.query(
+    // Rows whose outcome did not change are left alone: a replay re-decides every outcome, and rewriting
+    // a million unchanged rows would cost more than the fold.
     `UPDATE stripe_events AS e SET outcome = u.outcome, reason = u.reason, processed_at = now()
        FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, outcome, reason)
-      WHERE e.id = u.id`,
+      WHERE e.id = u.id AND (e.outcome IS DISTINCT FROM u.outcome OR e.reason IS DISTINCT FROM u.reason)`,
     [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.reason)],
   );
+}
+
+/** Writes a planned set of links and routes (a replay's, into empty tables). */
+export async function saveRouting(
+  tx: SqlExecutor,
+  tables: Tables,
+  routing: { links: Map<string, string>; routes: Map<string, string> },
+): Promise<void> {
+  for (const [table, key, map] of [
+    [tables.links, 'object_id', routing.links],
+    [tables.routes, 'event_id', routing.routes],
+  ] as const) {
+    const entries = [...map];
+    for (let start = 0; start < entries.length; start += 10_000) {
+      const page = entries.slice(start, start + 10_000);
+      await tx.query(
+        `INSERT INTO ${table} (${key}, customer_id) SELECT * FROM unnest($1::text[], $2::text[])`,
+        [page.map(([id]) => id), page.map(([, customer]) => customer)],
+      );
+    }
+  }
 }
 
 export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<number> {
