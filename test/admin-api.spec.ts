@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type Stripe from 'stripe';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { sendEvent, sign, stripeEvent, uid } from './support/stripe.js';
+import { sendEvent, sign, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -36,22 +36,6 @@ async function deliver(...events: Stripe.Event[]) {
   await app.projector.idle();
 }
 
-const subscription = (customer: string, status: string, price: string, created: number) =>
-  stripeEvent(
-    'customer.subscription.created',
-    {
-      id: `sub_${customer}`,
-      object: 'subscription',
-      customer,
-      status: status as Stripe.Subscription.Status,
-      items: {
-        object: 'list',
-        data: [{ id: `si_${customer}`, quantity: 1, price: { id: price, product: 'prod_1' } }],
-      },
-    } as never,
-    { created },
-  );
-
 beforeAll(async () => {
   db = await createTestDatabase();
   const catalogFile = join(db.dataDir, 'catalog.json');
@@ -74,8 +58,8 @@ beforeAll(async () => {
       { id: bob, object: 'customer', email: 'bob@example.com', metadata: { userId: 'user_bob' } },
       { created: 1_790_000_000 },
     ),
-    subscription(alice, 'active', 'price_team', 1_790_000_010),
-    subscription(bob, 'past_due', 'price_pro', 1_790_000_020),
+    subscriptionEvent(alice, { status: 'active', price: 'price_team', created: 1_790_000_010 }),
+    subscriptionEvent(bob, { status: 'past_due', price: 'price_pro', created: 1_790_000_020 }),
     stripeEvent(
       'invoice.payment_failed',
       { id: uid('in'), object: 'invoice', customer: bob, status: 'open' },

@@ -10,7 +10,7 @@ import type Stripe from 'stripe';
 import type { BillingState } from '../src/billing/billing-state.js';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { sendEvent, stripeEvent, uid } from './support/stripe.js';
+import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 
 let db: TestDatabase;
 let app: RunningApp;
@@ -43,30 +43,9 @@ const subscription = (
   customer: string,
   status: string,
   created: number,
-  type = 'updated',
-  items: unknown = undefined,
-) =>
-  stripeEvent(
-    `customer.subscription.${type}` as 'customer.subscription.updated',
-    {
-      id: `sub_${customer}`,
-      object: 'subscription',
-      customer,
-      status: status as Stripe.Subscription.Status,
-      items: items ?? {
-        object: 'list',
-        data: [
-          {
-            id: 'si_1',
-            quantity: 1,
-            current_period_end: created + 1000,
-            price: { id: 'price_pro', product: 'prod_1' },
-          },
-        ],
-      },
-    } as never,
-    { created },
-  );
+  type: 'created' | 'updated' | 'deleted' = 'updated',
+  items?: unknown,
+) => subscriptionEvent(customer, { type, status, created, periodEnd: created + 1000, items });
 
 describe('GET /admin/customers/:id/state?asOf=', () => {
   it('folds the log up to that instant', async () => {

@@ -13,6 +13,7 @@ import { StrictMode, act, createElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { sharedConnection, type BillingToken } from '../src/client/index.js';
 import { useBillingState } from '../src/client/react.js';
+import { until } from './support/until.js';
 import { startBrokerProcess, type BrokerProcess } from './support/broker-process.js';
 
 let local: BrokerProcess;
@@ -25,18 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await local?.stop();
 });
-
-function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const check = () => {
-      if (predicate()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(check, 20);
-    };
-    check();
-  });
-}
 
 let tokenCalls = 0;
 const getToken = async (): Promise<BillingToken> => {

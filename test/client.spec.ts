@@ -17,6 +17,7 @@ import {
 } from '../src/client/index.js';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { until } from './support/until.js';
 import { startLocalBroker, type LocalBroker } from './support/local-broker.js';
 import { sendEvent, stripeEvent, uid } from './support/stripe.js';
 
@@ -62,18 +63,6 @@ function localTokens(subject: string) {
     };
   };
   return { getToken, calls: () => calls };
-}
-
-function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const check = () => {
-      if (predicate()) resolve();
-      else if (Date.now() - started > timeoutMs) reject(new Error('condition not met in time'));
-      else setTimeout(check, 20);
-    };
-    check();
-  });
 }
 
 const state = (customerId: string, version: number, email: string) => ({

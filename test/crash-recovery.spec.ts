@@ -17,7 +17,7 @@ import { openDatabase } from '../src/database/database.js';
 import { LIVE_TABLES, loadCustomerEvents } from '../src/projections/projection-store.js';
 import { ADMIN_KEY, WEBHOOK_SECRET } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { sendEvent, stripeEvent, uid } from './support/stripe.js';
+import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 
 const CATALOG = { prices: { price_pro: ['pro'] } };
 let db: TestDatabase;
@@ -91,21 +91,8 @@ afterAll(async () => {
 });
 
 function lifecycle(customer: string, base: number): Stripe.Event[] {
-  const subscription = (status: string, created: number, type = 'updated') =>
-    stripeEvent(
-      `customer.subscription.${type}` as 'customer.subscription.updated',
-      {
-        id: `sub_${customer}`,
-        object: 'subscription',
-        customer,
-        status: status as Stripe.Subscription.Status,
-        items: {
-          object: 'list',
-          data: [{ id: `si_${customer}`, quantity: 1, price: { id: 'price_pro', product: 'prod_1' } }],
-        },
-      } as never,
-      { created },
-    );
+  const subscription = (status: string, created: number, type: 'created' | 'updated' = 'updated') =>
+    subscriptionEvent(customer, { type, status, created });
   return [
     stripeEvent(
       'customer.created',

@@ -11,7 +11,7 @@ import type Stripe from 'stripe';
 import { BillingBroker } from '../src/realtime/billing-broker.js';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { sendEvent, stripeEvent, uid } from './support/stripe.js';
+import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 
 const TOKEN_SECRET = 'mqtt-token-secret-for-tests-0123456789abcdef';
 let db: TestDatabase;
@@ -100,18 +100,6 @@ async function deliver(...events: Stripe.Event[]) {
   for (const event of events) expect((await sendEvent(app.url, event, WEBHOOK_SECRET)).status).toBe(200);
 }
 
-const activeSubscription = (customer: string, price = 'price_pro') =>
-  stripeEvent('customer.subscription.created', {
-    id: `sub_${customer}`,
-    object: 'subscription',
-    customer,
-    status: 'active',
-    items: {
-      object: 'list',
-      data: [{ id: `si_${customer}`, quantity: 1, price: { id: price, product: 'prod_1' } }],
-    },
-  } as never);
-
 describe('state on per-customer topics', () => {
   it("delivers a webhook's effect to a subscriber, then keeps it retained, equal to the admin API's answer", async () => {
     const customer = uid('cus');
@@ -134,7 +122,7 @@ describe('state on per-customer topics', () => {
         email: 'p@example.com',
         metadata: { userId: `u_${customer}` },
       }),
-      activeSubscription(customer),
+      subscriptionEvent(customer),
     );
     expect((await pushed).payload.customerId).toBe(customer);
     expect((await notable).payload).toMatchObject({ type: expect.stringMatching(/customer\./) });

@@ -175,11 +175,14 @@ const CUSTOMERS_PER_PAGE = 500;
 
 /** The next customers (by id) that have events up to `upTo`, their own or routed to them. */
 async function nextCustomers(db: SqlExecutor, after: string, upTo: number): Promise<string[]> {
+  // Each branch walks its index in order and stops after a page: a UNION of whole branches would make
+  // every page re-read all the customers after it.
   const rows = await db.query<{ customer_id: string }>(
     `SELECT customer_id FROM (
-        SELECT DISTINCT customer_id FROM stripe_events WHERE customer_id > $1 AND position <= $2
+        (SELECT DISTINCT customer_id FROM stripe_events WHERE customer_id > $1 AND position <= $2
+          ORDER BY customer_id LIMIT ${CUSTOMERS_PER_PAGE})
         UNION
-        SELECT DISTINCT customer_id FROM ${NEXT.routes} WHERE customer_id > $1
+        (SELECT DISTINCT customer_id FROM ${NEXT.routes} WHERE customer_id > $1 ORDER BY customer_id LIMIT ${CUSTOMERS_PER_PAGE})
      ) c ORDER BY customer_id LIMIT ${CUSTOMERS_PER_PAGE}`,
     [after, upTo],
   );

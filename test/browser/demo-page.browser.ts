@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { chromium, type Browser } from 'playwright-core';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from '../support/app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { sendEvent, stripeEvent, uid } from '../support/stripe.js';
+import { sendEvent, subscriptionEvent, uid } from '../support/stripe.js';
 import { simulate } from '../../src/cli/simulate.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,28 +46,17 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const subscription = (customer: string, type: 'created' | 'updated', price: string, created: number) =>
-  stripeEvent(
-    `customer.subscription.${type}` as 'customer.subscription.updated',
-    {
-      id: `sub_${customer}`,
-      object: 'subscription',
-      customer,
-      status: 'active',
-      items: {
-        object: 'list',
-        data: [{ id: `si_${customer}`, quantity: 1, price: { id: price, product: 'prod_1' } }],
-      },
-    } as never,
-    { created },
-  );
-
 it('shows the entitlements and updates within a second of a webhook', async () => {
   const customer = uid('cus');
   const now = Math.floor(Date.now() / 1000);
   expect(
-    (await sendEvent(app.url, subscription(customer, 'created', 'price_pro', now - 60), WEBHOOK_SECRET))
-      .status,
+    (
+      await sendEvent(
+        app.url,
+        subscriptionEvent(customer, { type: 'created', price: 'price_pro', created: now - 60 }),
+        WEBHOOK_SECRET,
+      )
+    ).status,
   ).toBe(200);
   const minted = await fetch(`${app.url}/admin/tokens`, {
     method: 'POST',
@@ -84,7 +73,7 @@ it('shows the entitlements and updates within a second of a webhook', async () =
 
   const answer = await sendEvent(
     app.url,
-    subscription(customer, 'updated', 'price_team', now),
+    subscriptionEvent(customer, { type: 'updated', price: 'price_team', created: now }),
     WEBHOOK_SECRET,
   );
   expect(answer.status).toBe(200);

@@ -50,3 +50,36 @@ export function sendEvent(baseUrl: string, event: Stripe.Event, secret: string) 
   const body = JSON.stringify(event);
   return postWebhook(baseUrl, body, { 'stripe-signature': sign(body, secret) });
 }
+
+/** A `customer.subscription.*` snapshot with one item, the shape the billing core reads. */
+export function subscriptionEvent(
+  customer: string,
+  options: {
+    type?: 'created' | 'updated' | 'deleted' | 'paused' | 'resumed';
+    status?: string;
+    price?: string;
+    created?: number;
+    periodEnd?: number;
+    items?: unknown;
+  } = {},
+): Stripe.Event {
+  const item = {
+    id: `si_${customer}`,
+    quantity: 1,
+    price: { id: options.price ?? 'price_pro', product: 'prod_1' },
+  };
+  return stripeEvent(
+    `customer.subscription.${options.type ?? 'created'}` as 'customer.subscription.updated',
+    {
+      id: `sub_${customer}`,
+      object: 'subscription',
+      customer,
+      status: (options.status ?? 'active') as Stripe.Subscription.Status,
+      items: options.items ?? {
+        object: 'list',
+        data: [options.periodEnd ? { ...item, current_period_end: options.periodEnd } : item],
+      },
+    } as never,
+    { created: options.created },
+  );
+}
