@@ -114,6 +114,10 @@ export class ReplayService {
     );
     job.total = Number(count.total);
     const upTo = Number(count.head ?? 0);
+    // Fresh statistics first: on a log that grew since the last ANALYZE (a bulk import, a first replay)
+    // the planner otherwise answers every page below with a scan of the whole log (measured: 240 ms a
+    // page instead of 2 ms at 1,000,000 events).
+    await this.sql.query(`ANALYZE stripe_events`);
     await this.sql.transaction(async (tx) => {
       for (const table of PROJECTION_TABLES) {
         await tx.query(`DROP TABLE IF EXISTS ${table}_next`);
@@ -125,10 +129,12 @@ export class ReplayService {
       await saveProducts(tx, NEXT, products);
       await saveRouting(tx, NEXT, routeLog(await this.routingRows(upTo)));
     });
+    await this.sql.query(`ANALYZE ${NEXT.routes}`);
     // Customer by customer: each customer's events are folded once, in fold order, and written once.
     let after = '';
     for (;;) {
-      const customers = await nextCustomers(this.sql, after, upTo);
+      // A customer whose events all came after upTo folds to nothing here; the catch-up below adds them.
+      const customers = await nextCustomers(this.sql, after);
       if (customers.length === 0) break;
       const processed = await this.sql.transaction((tx) =>
         rebuildCustomers(tx, customers, upTo, this.catalog, products),
@@ -173,18 +179,18 @@ export class ReplayService {
 
 const CUSTOMERS_PER_PAGE = 500;
 
-/** The next customers (by id) that have events up to `upTo`, their own or routed to them. */
-async function nextCustomers(db: SqlExecutor, after: string, upTo: number): Promise<string[]> {
+/** The next customers (by id) that have events, their own or routed to them. */
+async function nextCustomers(db: SqlExecutor, after: string): Promise<string[]> {
   // Each branch walks its index in order and stops after a page: a UNION of whole branches would make
   // every page re-read all the customers after it.
   const rows = await db.query<{ customer_id: string }>(
     `SELECT customer_id FROM (
-        (SELECT DISTINCT customer_id FROM stripe_events WHERE customer_id > $1 AND position <= $2
+        (SELECT DISTINCT customer_id FROM stripe_events WHERE customer_id > $1
           ORDER BY customer_id LIMIT ${CUSTOMERS_PER_PAGE})
         UNION
         (SELECT DISTINCT customer_id FROM ${NEXT.routes} WHERE customer_id > $1 ORDER BY customer_id LIMIT ${CUSTOMERS_PER_PAGE})
      ) c ORDER BY customer_id LIMIT ${CUSTOMERS_PER_PAGE}`,
-    [after, upTo],
+    [after],
   );
   return rows.map((row) => row.customer_id);
 }
