@@ -125,9 +125,11 @@ export class ReplayService {
       }
     });
     const products = foldProducts(await loadProductEvents(this.sql, { upTo }));
+    // Read before the transaction: embedded PGlite runs one transaction at a time and would wait forever.
+    const routing = routeLog(await this.routingRows(upTo));
     await this.sql.transaction(async (tx) => {
       await saveProducts(tx, NEXT, products);
-      await saveRouting(tx, NEXT, routeLog(await this.routingRows(upTo)));
+      await saveRouting(tx, NEXT, routing);
     });
     await this.sql.query(`ANALYZE ${NEXT.routes}`);
     // Customer by customer: each customer's events are folded once, in fold order, and written once.
