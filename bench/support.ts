@@ -5,31 +5,16 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
-import pg from 'pg';
 import Stripe from 'stripe';
 import { createApp, type PaywireApp } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
+import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
 
 export const serverUrl =
   process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-export async function freshDatabase(prefix: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: serverUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
+export function freshDatabase(prefix: string): Promise<ScratchDatabase> {
+  return createScratchDatabase(serverUrl, prefix);
 }
 
 export function subscriptionEvent(i: number, customers: number, created: number): Stripe.Event {

@@ -3,11 +3,10 @@
  * `TEST_DATABASE_URL`/`DATABASE_URL` when one is set (CI), embedded PGlite in a temporary folder otherwise
  * (a fresh clone), so files run in parallel and in any order.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { createScratchDatabase } from '../../bench/scratch-database.js';
 
 export interface TestDatabase {
   url?: string;
@@ -23,22 +22,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   if (!serverUrl) {
     return { dataDir, kind: 'pglite', drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
   }
-  const name = `paywire_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
+  const scratch = await createScratchDatabase(serverUrl, 'paywire_test');
   return {
-    url: url.toString(),
+    url: scratch.url,
     dataDir,
     kind: 'postgres',
     drop: async () => {
-      const client = new pg.Client({ connectionString: serverUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
+      await scratch.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
