@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Stripe from 'stripe';
 import type { BillingState } from '../src/billing/billing-state.js';
+import { ReplayService } from '../src/projections/replay.js';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
@@ -151,5 +152,64 @@ it('stores an event of a type the fold does not handle as ignored', async () => 
     outcome: 'ignored',
     type: 'invoice.finalized',
     customerId: customer,
+  });
+});
+
+describe('a replay', () => {
+  async function replay() {
+    const { done } = app.app.get(ReplayService).start();
+    expect((await done).state).toBe('done');
+  }
+
+  it('routes through links exactly as the live projector did: first link wins, smallest linked reference, late links', async () => {
+    const [a, b, c] = [uid('cus'), uid('cus'), uid('cus')];
+    const charge = (customer: string, ids: { ch?: string; pi: string }, created: number) =>
+      stripeEvent(
+        'charge.refunded',
+        { id: ids.ch ?? uid('ch'), object: 'charge', customer, payment_intent: ids.pi, refunded: false },
+        { created },
+      );
+    const dispute = (ids: { ch: string; pi: string }, created: number) =>
+      stripeEvent(
+        'charge.dispute.created',
+        { id: uid('dp'), object: 'dispute', charge: ids.ch, payment_intent: ids.pi },
+        { created },
+      );
+    const pi = `pi_${a}`;
+    const ch = `ch_${b}`;
+    const waitingFor = { ch: `ch_${c}`, pi: `pi_${c}` };
+    const beforeLink = dispute(waitingFor, 1_790_000_000);
+    const throughSmallest = dispute({ ch, pi }, 1_790_000_300);
+    await deliver(
+      beforeLink,
+      charge(a, { pi }, 1_790_000_100),
+      // Also mentions pi, already linked to a: the first link wins.
+      charge(b, { ch, pi }, 1_790_000_200),
+      throughSmallest,
+      charge(c, waitingFor, 1_790_000_400),
+    );
+    const routedTo = async (id: string) => (await admin(`/admin/events/${id}`)).body.customerId;
+    const live = [await routedTo(beforeLink.id), await routedTo(throughSmallest.id)];
+    // `ch_…` sorts before `pi_…`, so the dispute that names both goes to the charge's customer.
+    expect(live).toEqual([c, b]);
+    await replay();
+    expect([await routedTo(beforeLink.id), await routedTo(throughSmallest.id)]).toEqual(live);
+    for (const customer of [b, c])
+      expect((await admin(`/admin/customers/${customer}`)).body.payment.status).toBe('disputed');
+    expect((await admin(`/admin/customers/${a}`)).body.payment.status).toBe('ok');
+  });
+
+  it('marks a poison event failed again, with the same reason, and rebuilds the rest', async () => {
+    const customer = uid('cus');
+    const poison = subscription(customer, 'active', 1_790_000_000, 'created', { data: 'not a list' });
+    const fine = subscription(customer, 'active', 1_790_000_010, 'created');
+    await deliver(poison, fine);
+    const live = (await admin(`/admin/events/${poison.id}`)).body;
+    const liveState = (await admin(`/admin/customers/${customer}`)).body;
+    await replay();
+    const replayed = (await admin(`/admin/events/${poison.id}`)).body;
+    expect(replayed).toMatchObject({ outcome: 'failed', reason: live.reason });
+    expect(replayed.reason).toMatch(/TypeError/);
+    expect((await admin(`/admin/customers/${customer}`)).body).toEqual(liveState);
   });
 });

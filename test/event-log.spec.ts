@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { openDatabase, type Sql } from '../src/database/database.js';
 import { EventLog, type EventToAppend } from '../src/event-log/event-log.js';
+import { eventToAppend } from '../src/ingest/stripe-webhook.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { uid } from './support/stripe.js';
 
@@ -34,18 +35,7 @@ function event(): EventToAppend {
     created: 1,
     data: { object: { id: 'cus_1' } },
   });
-  return {
-    id,
-    type: 'customer.updated',
-    created: 1,
-    livemode: false,
-    apiVersion: null,
-    account: null,
-    customerId: 'cus_1',
-    objectId: 'cus_1',
-    refs: [],
-    body,
-  };
+  return eventToAppend(JSON.parse(body), body);
 }
 
 it('is read in position order without gaps while several instances append concurrently', async () => {

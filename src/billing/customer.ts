@@ -285,10 +285,26 @@ const HANDLERS: Record<string, Handler> = {
 };
 
 /** Event types whose effect is on one customer's state. */
+export const CUSTOMER_EVENT_TYPES: readonly string[] = Object.keys(HANDLERS);
+
 export function isCustomerEventType(type: string): boolean {
   return type in HANDLERS;
 }
 
+export const UNLINKED_REASON = 'no customer on the event or its linked objects';
+
+/** The outcome of a non-product event that reaches no customer, directly or through a link. */
+export function unroutedOutcome(type: string): { outcome: Outcome; reason: string | null } {
+  return isCustomerEventType(type)
+    ? { outcome: 'unlinked', reason: UNLINKED_REASON }
+    : { outcome: 'ignored', reason: null };
+}
+
+/**
+ * Applies one event. An event the core cannot read (a malformed payload that makes a handler throw) is
+ * `failed` and leaves the state exactly as it was, so it stops nothing, and the live projector, the
+ * replay and `asOf` agree on it; a replay after a fix retries it.
+ */
 export function evolveCustomer(state: CustomerState, event: LoggedEvent): Evolution {
   const tracked = {
     ...state,
@@ -297,22 +313,30 @@ export function evolveCustomer(state: CustomerState, event: LoggedEvent): Evolut
   };
   const handler = HANDLERS[event.type];
   if (!handler) return { state: tracked, outcome: 'ignored' };
-  return handler(tracked, dataObject(event), event);
+  try {
+    return handler(tracked, dataObject(event), event);
+  } catch (error) {
+    return { state, outcome: 'failed', reason: describeFailure(error) };
+  }
+}
+
+function describeFailure(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 500) : 'unknown error';
 }
 
 export interface CustomerFold {
   state: CustomerState;
-  outcomes: Map<string, Evolution['outcome']>;
+  outcomes: Map<string, { outcome: Outcome; reason: string | null }>;
 }
 
 /** Folds a customer's events in fold order (SPEC section 3). */
 export function foldCustomer(customerId: string, events: readonly LoggedEvent[]): CustomerFold {
   let state = emptyCustomer(customerId);
-  const outcomes = new Map<string, Outcome>();
+  const outcomes: CustomerFold['outcomes'] = new Map();
   for (const { event } of sortForFold(events)) {
     const evolution = evolveCustomer(state, event);
     state = evolution.state;
-    outcomes.set(event.id, evolution.outcome);
+    outcomes.set(event.id, { outcome: evolution.outcome, reason: evolution.reason ?? null });
   }
   return { state, outcomes };
 }

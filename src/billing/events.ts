@@ -2,8 +2,6 @@
  * What the billing core reads: a Stripe event as it sits in the log, with the log position that breaks
  * ties. The core never sees NestJS, SQL or the network; it sees these plain records.
  */
-import type Stripe from 'stripe';
-
 export interface LoggedEvent {
   id: string;
   type: string;
@@ -11,9 +9,15 @@ export interface LoggedEvent {
   created: number;
   /** Position in the log: commit order, the last tie-breaker of the fold. */
   position: number;
-  payload: Stripe.Event;
+  /** The verified event, or its fold input (fold-input.ts): the core reads only `data`. */
+  payload: EventPayload;
   /** When the webhook was stored, milliseconds since the epoch (bookkeeping; the fold never reads it). */
   receivedAt?: number;
+}
+
+/** What the core reads of a payload. A full `Stripe.Event` is one. */
+export interface EventPayload {
+  data?: { object?: unknown; previous_attributes?: unknown };
 }
 
 export type Outcome = 'applied' | 'stale' | 'ignored' | 'unlinked' | 'failed';
@@ -22,12 +26,11 @@ export type Outcome = 'applied' | 'stale' | 'ignored' | 'unlinked' | 'failed';
 export type StripeObject = Record<string, unknown> & { id?: string; object?: string };
 
 export function dataObject(event: LoggedEvent): StripeObject {
-  return (event.payload.data?.object ?? {}) as unknown as StripeObject;
+  return (event.payload.data?.object ?? {}) as StripeObject;
 }
 
 export function previousAttributes(event: LoggedEvent): Record<string, unknown> | undefined {
-  const data = event.payload.data as { previous_attributes?: Record<string, unknown> } | undefined;
-  return data?.previous_attributes;
+  return event.payload.data?.previous_attributes as Record<string, unknown> | undefined;
 }
 
 /** An id field that may be expanded into an object (`"cus_…"` or `{ id: "cus_…", … }`). */

@@ -7,8 +7,14 @@ import { dataObject, type LoggedEvent } from './events.js';
 
 export type ProductFeatures = Record<string, string[]>;
 
+export const PRODUCT_EVENT_TYPES: readonly string[] = [
+  'product.created',
+  'product.updated',
+  'product.deleted',
+];
+
 export function isProductEventType(type: string): boolean {
-  return type === 'product.created' || type === 'product.updated' || type === 'product.deleted';
+  return PRODUCT_EVENT_TYPES.includes(type);
 }
 
 export function parseFeatureList(value: unknown): string[] {

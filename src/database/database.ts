@@ -18,12 +18,14 @@ import { EventLogSchema1763900000000 } from '../../migrations/1763900000000-Even
 import { Projections1763900100000 } from '../../migrations/1763900100000-Projections.js';
 import { CustomerEventOrder1763900200000 } from '../../migrations/1763900200000-CustomerEventOrder.js';
 import { MentionedObjects1763900300000 } from '../../migrations/1763900300000-MentionedObjects.js';
+import { FoldInputs1763900400000 } from '../../migrations/1763900400000-FoldInputs.js';
 
 export const MIGRATIONS = [
   EventLogSchema1763900000000,
   Projections1763900100000,
   CustomerEventOrder1763900200000,
   MentionedObjects1763900300000,
+  FoldInputs1763900400000,
 ];
 
 export interface SqlExecutor {

@@ -11,6 +11,7 @@
  * follows `position` cannot skip an event that commits late.
  */
 import type { LoggedEvent } from '../billing/events.js';
+import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 import type { Sql, SqlExecutor } from '../database/database.js';
 
 export interface EventToAppend {
@@ -30,6 +31,8 @@ export interface EventToAppend {
   refs: string[];
   /** The verified request body, stored as the `payload` jsonb. */
   body: string;
+  /** The JSON of the payload's fold input (billing/fold-input.ts), cut with FOLD_INPUT_VERSION. */
+  foldInput: string;
 }
 
 export interface AppendResult {
@@ -167,7 +170,8 @@ function uniqueEvents(batch: PendingAppend[]): EventToAppend[] {
 async function insertEvents(db: SqlExecutor, events: EventToAppend[]): Promise<Map<string, number>> {
   const rows = await db.query<{ event_id: string; event_position: string | number }>(
     `SELECT event_id, event_position FROM paywire_append_events(
-       $1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`,
+       $1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+       $10::text[], $11::text[], $12::smallint)`,
     [
       events.map((e) => e.id),
       events.map((e) => e.type),
@@ -179,6 +183,8 @@ async function insertEvents(db: SqlExecutor, events: EventToAppend[]): Promise<M
       events.map((e) => e.objectId),
       events.map((e) => e.refs.join(',')),
       events.map((e) => e.body),
+      events.map((e) => e.foldInput),
+      FOLD_INPUT_VERSION,
     ],
   );
   return new Map(rows.map((row) => [row.event_id, Number(row.event_position)]));

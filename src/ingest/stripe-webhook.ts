@@ -5,6 +5,7 @@
  * purpose: the sender learns which rule failed, never why in terms of secrets or internals.
  */
 import Stripe from 'stripe';
+import { foldInput } from '../billing/fold-input.js';
 import { routeEvent } from '../billing/routing.js';
 import type { EventToAppend } from '../event-log/event-log.js';
 
@@ -40,10 +41,11 @@ export function verifyStripeWebhook(
     }
   }
   if (!event) throw new WebhookRejected('invalid_signature');
-  return toAppend(event, body.toString('utf8'));
+  return eventToAppend(event, body.toString('utf8'));
 }
 
-function toAppend(value: unknown, body: string): EventToAppend {
+/** The log row of a verified event; `body` is the exact JSON it came as. */
+export function eventToAppend(value: unknown, body: string): EventToAppend {
   if (!isStripeEvent(value)) throw new WebhookRejected('invalid_payload');
   const routing = routeEvent(value);
   return {
@@ -58,6 +60,7 @@ function toAppend(value: unknown, body: string): EventToAppend {
     // One of the two is always empty: links for an event that names its customer, references otherwise.
     refs: [...routing.links, ...routing.references],
     body,
+    foldInput: JSON.stringify(foldInput(value)),
   };
 }
 

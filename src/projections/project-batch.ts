@@ -7,8 +7,8 @@
  * earlier event made); then either evolve that customer's state (the event is newer than everything the
  * state reflects) or mark the customer for a re-fold from the log (the event is late, or shares a second
  * with what is already folded, where the causal rank may reorder it). A product event re-folds the product
- * features and re-derives the entitlements of every customer holding the product. An exception from the
- * core marks that event `failed` and the batch goes on: a poison event does not stop the others.
+ * features and re-derives the entitlements of every customer holding the product. The core marks an event
+ * it cannot read `failed` and leaves the state as it was: a poison event does not stop the others.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { billingState, type BillingState } from '../billing/billing-state.js';
@@ -17,7 +17,7 @@ import {
   emptyCustomer,
   evolveCustomer,
   foldCustomer,
-  isCustomerEventType,
+  unroutedOutcome,
   type CustomerState,
 } from '../billing/customer.js';
 import type { LoggedEvent } from '../billing/events.js';
@@ -103,12 +103,7 @@ export async function projectBatch(
       routed.set(event.id, customerId);
       customerIds.add(customerId);
     } else {
-      outcomes.set(event.id, {
-        id: event.id,
-        outcome: isCustomerEventType(event.type) ? 'unlinked' : 'ignored',
-        reason: isCustomerEventType(event.type) ? 'no customer on the event or its linked objects' : null,
-        customerId: null,
-      });
+      outcomes.set(event.id, { id: event.id, ...unroutedOutcome(event.type), customerId: null });
     }
   }
 
@@ -124,18 +119,14 @@ export async function projectBatch(
       lateEvents.set(customerId, [...(lateEvents.get(customerId) ?? []), event.id]);
       continue;
     }
-    try {
-      const evolution = evolveCustomer(state, event);
-      states.set(customerId, evolution.state);
-      outcomes.set(event.id, {
-        id: event.id,
-        outcome: evolution.outcome,
-        reason: evolution.reason ?? null,
-        customerId,
-      });
-    } catch (error) {
-      outcomes.set(event.id, { id: event.id, outcome: 'failed', reason: describe(error), customerId });
-    }
+    const evolution = evolveCustomer(state, event);
+    states.set(customerId, evolution.state);
+    outcomes.set(event.id, {
+      id: event.id,
+      outcome: evolution.outcome,
+      reason: evolution.reason ?? null,
+      customerId,
+    });
   }
   // Events routed through a link made in this batch may predate it: their customers are re-folded too.
   for (const [eventId, customerId] of routed) {
@@ -145,27 +136,20 @@ export async function projectBatch(
   for (const customerId of refold) {
     const previous = states.get(customerId) ?? emptyCustomer(customerId);
     const history = await loadCustomerEvents(tx, tables, customerId, { upTo });
-    let fold;
-    try {
-      fold = foldCustomer(customerId, history);
-    } catch (error) {
-      for (const eventId of lateEvents.get(customerId) ?? []) {
-        outcomes.set(eventId, { id: eventId, outcome: 'failed', reason: describe(error), customerId });
-      }
-      continue;
-    }
+    const fold = foldCustomer(customerId, history);
     states.set(customerId, fold.state);
     const unchanged = sameBilling(previous, fold.state);
     for (const event of history) {
       const late = lateEvents.get(customerId)?.includes(event.id);
       const linkedNow = routed.get(event.id) === customerId && !inBatch.has(event.id);
       if (!late && !linkedNow) continue;
-      const outcome = fold.outcomes.get(event.id) ?? 'ignored';
+      const { outcome, reason } = fold.outcomes.get(event.id) ?? { outcome: 'ignored', reason: null };
+      // An older event that changes nothing is stale for the rows it touches (SPEC section 3).
+      const superseded = late && unchanged && outcome === 'applied';
       outcomes.set(event.id, {
         id: event.id,
-        // An older event that changes nothing is stale for the rows it touches (SPEC section 3).
-        outcome: late && unchanged && outcome === 'applied' ? 'stale' : outcome,
-        reason: late && unchanged && outcome === 'applied' ? 'older than the state it would change' : null,
+        outcome: superseded ? 'stale' : outcome,
+        reason: superseded ? 'older than the state it would change' : reason,
         customerId,
       });
     }
@@ -198,8 +182,4 @@ export async function projectBatch(
   const updates = [...outcomes.values()];
   await saveOutcomes(tx, updates);
   return { changed: changed.map(({ view }) => view), outcomes: updates };
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 500) : 'unknown error';
 }

@@ -133,8 +133,9 @@ export async function resolveLinks(
   objectIds: string[],
 ): Promise<string | null> {
   if (objectIds.length === 0) return null;
+  // Byte order, not the database's collation: a replay plans the same choice (planRoutes) on any server.
   const rows = await tx.query<{ customer_id: string }>(
-    `SELECT customer_id FROM ${tables.links} WHERE object_id = ANY($1::text[]) ORDER BY object_id LIMIT 1`,
+    `SELECT customer_id FROM ${tables.links} WHERE object_id = ANY($1::text[]) ORDER BY object_id COLLATE "C" LIMIT 1`,
     [objectIds],
   );
   return rows[0]?.customer_id ?? null;
@@ -269,27 +270,6 @@ export async function saveOutcomes(tx: SqlExecutor, updates: OutcomeUpdate[]): P
       WHERE e.id = u.id AND (e.outcome IS DISTINCT FROM u.outcome OR e.reason IS DISTINCT FROM u.reason)`,
     [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.reason)],
   );
-}
-
-/** Writes a planned set of links and routes (a replay's, into empty tables). */
-export async function saveRouting(
-  tx: SqlExecutor,
-  tables: Tables,
-  routing: { links: Map<string, string>; routes: Map<string, string> },
-): Promise<void> {
-  for (const [table, key, map] of [
-    [tables.links, 'object_id', routing.links],
-    [tables.routes, 'event_id', routing.routes],
-  ] as const) {
-    const entries = [...map];
-    for (let start = 0; start < entries.length; start += 10_000) {
-      const page = entries.slice(start, start + 10_000);
-      await tx.query(
-        `INSERT INTO ${table} (${key}, customer_id) SELECT * FROM unnest($1::text[], $2::text[])`,
-        [page.map(([id]) => id), page.map(([, customer]) => customer)],
-      );
-    }
-  }
 }
 
 export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<number> {

@@ -17,20 +17,23 @@ import { CATALOG } from './catalog.provider.js';
 import { ProjectionsRebuilt } from './messages.js';
 import { projectBatch } from './project-batch.js';
 import { billingState, type BillingState } from '../billing/billing-state.js';
-import { foldCustomer, isCustomerEventType, type CustomerState } from '../billing/customer.js';
-import type { LoggedEvent } from '../billing/events.js';
-import { isProductEventType, type ProductFeatures } from '../billing/products.js';
-import { routeLog, type LoggedRouting } from '../billing/routing.js';
+import {
+  CUSTOMER_EVENT_TYPES,
+  UNLINKED_REASON,
+  foldCustomer,
+  type CustomerState,
+} from '../billing/customer.js';
+import type { LoggedEvent, Outcome } from '../billing/events.js';
+import { FOLD_INPUT_VERSION, foldInput } from '../billing/fold-input.js';
+import { PRODUCT_EVENT_TYPES, type ProductFeatures } from '../billing/products.js';
 import { foldProducts } from './project-batch.js';
 import {
-  EVENT_COLUMNS,
   PROJECTION_TABLES,
   loadProductEvents,
   readCheckpoint,
   saveCustomers,
   saveOutcomes,
   saveProducts,
-  saveRouting,
   tablesWithSuffix,
   writeCheckpoint,
   type OutcomeUpdate,
@@ -125,11 +128,9 @@ export class ReplayService {
       }
     });
     const products = foldProducts(await loadProductEvents(this.sql, { upTo }));
-    // Read before the transaction: embedded PGlite runs one transaction at a time and would wait forever.
-    const routing = routeLog(await this.routingRows(upTo));
     await this.sql.transaction(async (tx) => {
       await saveProducts(tx, NEXT, products);
-      await saveRouting(tx, NEXT, routing);
+      await planRoutes(tx, upTo);
     });
     await this.sql.query(`ANALYZE ${NEXT.routes}`);
     // Customer by customer: each customer's events are folded once, in fold order, and written once.
@@ -168,18 +169,22 @@ export class ReplayService {
     this.eventBus.publish(new ProjectionsRebuilt(head));
     this.logger.info({ jobId: job.jobId, processed: job.processed, head }, 'replay done');
   }
-
-  /** Every event that mentions a charge, payment intent or invoice, in log order: two small columns. */
-  private async routingRows(upTo: number): Promise<LoggedRouting[]> {
-    const rows = await this.sql.query<{ id: string; customer_id: string | null; refs: string[] }>(
-      `SELECT id, customer_id, refs FROM stripe_events WHERE refs IS NOT NULL AND position <= $1 ORDER BY position`,
-      [upTo],
-    );
-    return rows.map((row) => ({ id: row.id, customerId: row.customer_id, refs: row.refs }));
-  }
 }
 
 const CUSTOMERS_PER_PAGE = 500;
+/** What a page of the rebuild reads of each event; the outer query picks the fold input or the payload. */
+const PAGE_COLUMNS = [
+  'id',
+  'type',
+  'created',
+  'position',
+  'object_id',
+  'outcome',
+  'reason',
+  'fold_input',
+  'fold_input_version',
+  'payload',
+];
 
 /** The next customers (by id) that have events, their own or routed to them. */
 async function nextCustomers(db: SqlExecutor, after: string): Promise<string[]> {
@@ -197,7 +202,43 @@ async function nextCustomers(db: SqlExecutor, after: string): Promise<string[]> 
   return rows.map((row) => row.customer_id);
 }
 
-/** Folds and writes a page of customers; returns how many events it folded. */
+/**
+ * Every route a replay needs, planned inside PostgreSQL (so the replay's memory does not grow with the
+ * log) with the rules the live projector applies event by event: the first event (by position) that
+ * links an object wins it; an event that names no customer goes to the customer of its smallest linked
+ * reference (byte order, as in `resolveLinks`) linked before it, or else to the customer of the first of
+ * its references linked after it.
+ */
+async function planRoutes(tx: SqlExecutor, upTo: number): Promise<void> {
+  await tx.query(
+    `CREATE TEMP TABLE replay_mentions ON COMMIT DROP AS
+       SELECT id, position, customer_id, unnest(refs) COLLATE "C" AS ref
+         FROM stripe_events WHERE refs IS NOT NULL AND position <= $1`,
+    [upTo],
+  );
+  await tx.query(
+    `CREATE TEMP TABLE replay_links ON COMMIT DROP AS
+       SELECT DISTINCT ON (ref) ref, customer_id, position AS linked_at
+         FROM replay_mentions WHERE customer_id IS NOT NULL ORDER BY ref, position`,
+  );
+  await tx.query(
+    `INSERT INTO ${NEXT.links} (object_id, customer_id) SELECT ref, customer_id FROM replay_links`,
+  );
+  await tx.query(
+    `INSERT INTO ${NEXT.routes} (event_id, customer_id)
+     SELECT DISTINCT ON (m.id) m.id, l.customer_id
+       FROM replay_mentions m JOIN replay_links l ON l.ref = m.ref
+      WHERE m.customer_id IS NULL
+      ORDER BY m.id, l.linked_at > m.position, CASE WHEN l.linked_at < m.position THEN m.ref END, l.linked_at`,
+  );
+}
+
+/**
+ * Folds and writes a page of customers; returns how many events it folded. Each event is read as its fold
+ * input, except where the fold needs the whole payload: an event sharing its second with another event
+ * of the same object (the causal rank compares their objects), and a row cut by an older FOLD_INPUT_VERSION
+ * (refreshed here, so the next replay reads it small).
+ */
 async function rebuildCustomers(
   tx: SqlExecutor,
   customerIds: string[],
@@ -205,54 +246,78 @@ async function rebuildCustomers(
   catalog: Catalog,
   products: ProductFeatures,
 ): Promise<number> {
-  const rows = await tx.query<EventRow & { owner: string }>(
-    `SELECT ${EVENT_COLUMNS}, customer_id AS owner FROM stripe_events
-      WHERE customer_id = ANY($1::text[]) AND position <= $2
-     UNION ALL
-     SELECT ${EVENT_COLUMNS}, r.customer_id AS owner FROM ${NEXT.routes} r JOIN stripe_events e ON e.id = r.event_id
-      WHERE r.customer_id = ANY($1::text[]) AND e.customer_id IS NULL AND e.position <= $2`,
-    [customerIds, upTo],
+  const rows = await tx.query<
+    EventRow & { owner: string; outcome: Outcome; reason: string | null; outdated: boolean }
+  >(
+    `SELECT id, type, extract(epoch FROM created)::bigint AS created, position, owner, outcome, reason,
+            CASE WHEN fold_input_version = $3 AND count(*) OVER (PARTITION BY object_id, created) = 1
+                 THEN fold_input ELSE payload END AS payload,
+            fold_input_version IS DISTINCT FROM $3 AS outdated
+       FROM (
+         SELECT ${PAGE_COLUMNS.join(', ')}, customer_id AS owner FROM stripe_events
+          WHERE customer_id = ANY($1::text[]) AND position <= $2
+         UNION ALL
+         SELECT ${PAGE_COLUMNS.map((column) => `e.${column}`).join(', ')}, r.customer_id AS owner
+           FROM ${NEXT.routes} r JOIN stripe_events e ON e.id = r.event_id
+          WHERE r.customer_id = ANY($1::text[]) AND e.customer_id IS NULL AND e.position <= $2
+       ) e`,
+    [customerIds, upTo, FOLD_INPUT_VERSION],
   );
   const byCustomer = new Map<string, LoggedEvent[]>();
+  const stored = new Map<string, { outcome: Outcome; reason: string | null }>();
+  const refreshed: Array<{ id: string; foldInput: string }> = [];
   for (const row of rows) {
     const events = byCustomer.get(row.owner) ?? [];
     events.push(toLoggedEvent(row));
     byCustomer.set(row.owner, events);
+    stored.set(row.id, row);
+    if (row.outdated) refreshed.push({ id: row.id, foldInput: JSON.stringify(foldInput(row.payload)) });
   }
   const customers: Array<{ state: CustomerState; view: BillingState }> = [];
   const outcomes: OutcomeUpdate[] = [];
   for (const [customerId, events] of byCustomer) {
     const fold = foldCustomer(customerId, events);
     customers.push({ state: fold.state, view: billingState(fold.state, catalog, products) });
-    for (const [id, outcome] of fold.outcomes) outcomes.push({ id, outcome, reason: null, customerId });
+    for (const [id, { outcome, reason }] of fold.outcomes) {
+      const before = stored.get(id);
+      // Most outcomes are what the live projector already wrote: only the changed ones cost a write.
+      if (before?.outcome !== outcome || before.reason !== reason)
+        outcomes.push({ id, outcome, reason, customerId });
+    }
   }
   await saveCustomers(tx, NEXT, customers);
   await saveOutcomes(tx, outcomes);
+  if (refreshed.length > 0) {
+    await tx.query(
+      `UPDATE stripe_events e SET fold_input = r.fold_input::jsonb, fold_input_version = $3
+         FROM unnest($1::text[], $2::text[]) AS r(id, fold_input) WHERE e.id = r.id`,
+      [refreshed.map((r) => r.id), refreshed.map((r) => r.foldInput), FOLD_INPUT_VERSION],
+    );
+  }
   return rows.length;
 }
 
-/** Outcomes of the events no customer holds: product events apply, the rest are unlinked or ignored. */
+/** Outcomes of the events no customer holds, settled inside PostgreSQL: products apply, the rest are
+ * unlinked or ignored (`unroutedOutcome`). Returns how many there were. */
 async function settleCustomerless(tx: SqlExecutor, upTo: number): Promise<number> {
-  const rows = await tx.query<{ id: string; type: string }>(
-    `SELECT e.id, e.type FROM stripe_events e
-      WHERE e.customer_id IS NULL AND e.position <= $1
-        AND NOT EXISTS (SELECT 1 FROM ${NEXT.routes} r WHERE r.event_id = e.id)`,
-    [upTo],
+  const [row] = await tx.query<{ settled: string | number }>(
+    `WITH settled AS (
+       SELECT e.id, CASE WHEN e.type = ANY($2::text[]) THEN 'applied'
+                         WHEN e.type = ANY($3::text[]) THEN 'unlinked' ELSE 'ignored' END AS outcome
+         FROM stripe_events e
+        WHERE e.customer_id IS NULL AND e.position <= $1
+          AND NOT EXISTS (SELECT 1 FROM ${NEXT.routes} r WHERE r.event_id = e.id)
+     ), decided AS (
+       SELECT id, outcome, CASE WHEN outcome = 'unlinked' THEN $4 END AS reason FROM settled
+     ), written AS (
+       UPDATE stripe_events e SET outcome = d.outcome, reason = d.reason, processed_at = now()
+         FROM decided d
+        WHERE e.id = d.id AND (e.outcome IS DISTINCT FROM d.outcome OR e.reason IS DISTINCT FROM d.reason)
+     )
+     SELECT count(*) AS settled FROM settled`,
+    [upTo, PRODUCT_EVENT_TYPES, CUSTOMER_EVENT_TYPES, UNLINKED_REASON],
   );
-  await saveOutcomes(
-    tx,
-    rows.map(({ id, type }) => {
-      if (isProductEventType(type)) return { id, outcome: 'applied', reason: null, customerId: null };
-      const handled = isCustomerEventType(type);
-      return {
-        id,
-        outcome: handled ? 'unlinked' : 'ignored',
-        reason: handled ? 'no customer on the event or its linked objects' : null,
-        customerId: null,
-      };
-    }),
-  );
-  return rows.length;
+  return Number(row.settled);
 }
 
 async function swapTables(tx: SqlExecutor): Promise<void> {
