@@ -133,19 +133,29 @@ export class ReplayService {
       await planRoutes(tx, upTo);
     });
     await this.sql.query(`ANALYZE ${NEXT.routes}`);
-    // Customer by customer: each customer's events are folded once, in fold order, and written once.
-    let after = '';
+    // Customer by customer: each customer's events are folded once, in fold order, and written once. Three
+    // pages are in flight at a time (one read, one folded, one written), so PostgreSQL and Node work side
+    // by side. A customer whose events all came after upTo folds to nothing here; the catch-up adds them.
+    let next = readPage(this.sql, '', upTo);
+    let writing: Promise<void> = Promise.resolve();
     for (;;) {
-      // A customer whose events all came after upTo folds to nothing here; the catch-up below adds them.
-      const customers = await nextCustomers(this.sql, after);
-      if (customers.length === 0) break;
-      const processed = await this.sql.transaction((tx) =>
-        rebuildCustomers(tx, customers, upTo, this.catalog, products),
+      const page = await next;
+      if (page.customers.length === 0) break;
+      next = settledLater(readPage(this.sql, page.customers[page.customers.length - 1], upTo));
+      // Let the read reach the server before the fold takes the event loop.
+      await new Promise((resolve) => setImmediate(resolve));
+      const folded = foldPage(page, this.catalog, products);
+      await writing;
+      writing = settledLater(
+        this.sql
+          .transaction((tx) => writePage(tx, folded))
+          .then(() => {
+            job.processed += page.rows.length;
+            onProgress?.(job);
+          }),
       );
-      after = customers[customers.length - 1];
-      job.processed += processed;
-      onProgress?.(job);
     }
+    await writing;
     job.processed += await this.sql.transaction((tx) => settleCustomerless(tx, upTo));
     onProgress?.(job);
     // Events appended meanwhile are folded on top, under the projector's lock, and the tables swapped in.
@@ -169,6 +179,15 @@ export class ReplayService {
     this.eventBus.publish(new ProjectionsRebuilt(head));
     this.logger.info({ jobId: job.jobId, processed: job.processed, head }, 'replay done');
   }
+}
+
+/**
+ * A promise awaited later, after other awaits: marked handled now so that, if it fails first, the failure
+ * is not reported as unhandled (and the process stopped) before the loop gets to it and rethrows it.
+ */
+function settledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 const CUSTOMERS_PER_PAGE = 500;
@@ -233,22 +252,23 @@ async function planRoutes(tx: SqlExecutor, upTo: number): Promise<void> {
   );
 }
 
+type PageRow = EventRow & { owner: string; outcome: Outcome; reason: string | null; outdated: boolean };
+
+interface Page {
+  customers: string[];
+  rows: PageRow[];
+}
+
 /**
- * Folds and writes a page of customers; returns how many events it folded. Each event is read as its fold
- * input, except where the fold needs the whole payload: an event sharing its second with another event
- * of the same object (the causal rank compares their objects), and a row cut by an older FOLD_INPUT_VERSION
- * (refreshed here, so the next replay reads it small).
+ * The next page of customers and all their events up to `upTo`. Each event is read as its fold input,
+ * except where the fold needs the whole payload: an event sharing its second with another event of the
+ * same object (the causal rank compares their objects), and a row cut by an older FOLD_INPUT_VERSION
+ * (refreshed by writePage, so the next replay reads it small).
  */
-async function rebuildCustomers(
-  tx: SqlExecutor,
-  customerIds: string[],
-  upTo: number,
-  catalog: Catalog,
-  products: ProductFeatures,
-): Promise<number> {
-  const rows = await tx.query<
-    EventRow & { owner: string; outcome: Outcome; reason: string | null; outdated: boolean }
-  >(
+async function readPage(db: SqlExecutor, after: string, upTo: number): Promise<Page> {
+  const customers = await nextCustomers(db, after);
+  if (customers.length === 0) return { customers, rows: [] };
+  const rows = await db.query<PageRow>(
     `SELECT id, type, extract(epoch FROM created)::bigint AS created, position, owner, outcome, reason,
             CASE WHEN fold_input_version = $3 AND count(*) OVER (PARTITION BY object_id, created) = 1
                  THEN fold_input ELSE payload END AS payload,
@@ -261,40 +281,53 @@ async function rebuildCustomers(
            FROM ${NEXT.routes} r JOIN stripe_events e ON e.id = r.event_id
           WHERE r.customer_id = ANY($1::text[]) AND e.customer_id IS NULL AND e.position <= $2
        ) e`,
-    [customerIds, upTo, FOLD_INPUT_VERSION],
+    [customers, upTo, FOLD_INPUT_VERSION],
   );
+  return { customers, rows };
+}
+
+interface FoldedPage {
+  customers: Array<{ state: CustomerState; view: BillingState }>;
+  /** Only the outcomes that differ from the stored ones: most are what the live projector wrote. */
+  outcomes: OutcomeUpdate[];
+  refreshed: Array<{ id: string; foldInput: string }>;
+}
+
+function foldPage(page: Page, catalog: Catalog, products: ProductFeatures): FoldedPage {
   const byCustomer = new Map<string, LoggedEvent[]>();
-  const stored = new Map<string, { outcome: Outcome; reason: string | null }>();
-  const refreshed: Array<{ id: string; foldInput: string }> = [];
-  for (const row of rows) {
+  const stored = new Map<string, PageRow>();
+  const refreshed: FoldedPage['refreshed'] = [];
+  for (const row of page.rows) {
     const events = byCustomer.get(row.owner) ?? [];
     events.push(toLoggedEvent(row));
     byCustomer.set(row.owner, events);
     stored.set(row.id, row);
     if (row.outdated) refreshed.push({ id: row.id, foldInput: JSON.stringify(foldInput(row.payload)) });
   }
-  const customers: Array<{ state: CustomerState; view: BillingState }> = [];
+  const customers: FoldedPage['customers'] = [];
   const outcomes: OutcomeUpdate[] = [];
   for (const [customerId, events] of byCustomer) {
     const fold = foldCustomer(customerId, events);
     customers.push({ state: fold.state, view: billingState(fold.state, catalog, products) });
     for (const [id, { outcome, reason }] of fold.outcomes) {
       const before = stored.get(id);
-      // Most outcomes are what the live projector already wrote: only the changed ones cost a write.
       if (before?.outcome !== outcome || before.reason !== reason)
         outcomes.push({ id, outcome, reason, customerId });
     }
   }
-  await saveCustomers(tx, NEXT, customers);
-  await saveOutcomes(tx, outcomes);
-  if (refreshed.length > 0) {
+  return { customers, outcomes, refreshed };
+}
+
+async function writePage(tx: SqlExecutor, page: FoldedPage): Promise<void> {
+  await saveCustomers(tx, NEXT, page.customers);
+  await saveOutcomes(tx, page.outcomes);
+  if (page.refreshed.length > 0) {
     await tx.query(
       `UPDATE stripe_events e SET fold_input = r.fold_input::jsonb, fold_input_version = $3
          FROM unnest($1::text[], $2::text[]) AS r(id, fold_input) WHERE e.id = r.id`,
-      [refreshed.map((r) => r.id), refreshed.map((r) => r.foldInput), FOLD_INPUT_VERSION],
+      [page.refreshed.map((r) => r.id), page.refreshed.map((r) => r.foldInput), FOLD_INPUT_VERSION],
     );
   }
-  return rows.length;
 }
 
 /** Outcomes of the events no customer holds, settled inside PostgreSQL: products apply, the rest are
