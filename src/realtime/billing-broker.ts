@@ -12,6 +12,7 @@
 import { createServer, type Server as TcpServer } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
@@ -116,17 +117,24 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
     );
   }
 
-  /** Publishes every stored state: at start, and after a replay swapped in rebuilt projections. */
+  /**
+   * Publishes every stored state: at start, and after a replay swapped in rebuilt projections. It shares
+   * the process with the live projector, so it works in small pages and rests as long as each page took:
+   * run flat out, republishing 20,000 states lifted the projection lag's p99 at 1,000 webhooks/s from
+   * ~30 ms to ~120 ms for as long as it ran.
+   */
   async publishAllStates(): Promise<void> {
     let after = '';
     for (;;) {
+      const started = performance.now();
       const rows = await this.sql.query<{ customer_id: string; view: BillingState }>(
-        `SELECT customer_id, view FROM billing_customers WHERE customer_id > $1 ORDER BY customer_id LIMIT 1000`,
+        `SELECT customer_id, view FROM billing_customers WHERE customer_id > $1 ORDER BY customer_id LIMIT 100`,
         [after],
       );
       if (rows.length === 0) return;
       for (const row of rows) this.publishState(row.view);
       after = rows[rows.length - 1].customer_id;
+      await sleep(performance.now() - started);
     }
   }
 
