@@ -157,6 +157,9 @@ export class ReplayService {
     }
     await writing;
     job.processed += await this.sql.transaction((tx) => settleCustomerless(tx, upTo));
+    // Statistics before the swap: the live projector's first queries on the new tables are then planned
+    // on their real sizes, and autovacuum has no reason to analyze them while webhooks are arriving.
+    for (const table of PROJECTION_TABLES) await this.sql.query(`ANALYZE ${table}_next`);
     onProgress?.(job);
     // Events appended meanwhile are folded on top, under the projector's lock, and the tables swapped in.
     let position = upTo;
