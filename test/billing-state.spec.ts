@@ -8,6 +8,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Stripe from 'stripe';
 import type { BillingState } from '../src/billing/billing-state.js';
+import type { EventPayload } from '../src/billing/events.js';
+import { FOLD_INPUT_VERSION, foldInput } from '../src/billing/fold-input.js';
+import { SQL, type Sql } from '../src/database/database.js';
 import { ReplayService } from '../src/projections/replay.js';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -197,6 +200,66 @@ describe('a replay', () => {
     for (const customer of [b, c])
       expect((await admin(`/admin/customers/${customer}`)).body.payment.status).toBe('disputed');
     expect((await admin(`/admin/customers/${a}`)).body.payment.status).toBe('ok');
+  });
+
+  it('reads whole the events the causal rank must compare: a chain on a field outside the fold input', async () => {
+    const customer = uid('cus');
+    const updated = (status: string, method: string, before: string) =>
+      stripeEvent(
+        'customer.subscription.updated',
+        {
+          id: `sub_${customer}`,
+          object: 'subscription',
+          customer,
+          status: status as Stripe.Subscription.Status,
+          default_payment_method: method,
+          items: { object: 'list', data: [{ id: 'si_1', quantity: 1, price: { id: 'price_pro' } }] },
+        } as never,
+        { created: 1_790_000_500, previous: { default_payment_method: before } },
+      );
+    const first = updated('past_due', 'pm_2', 'pm_1');
+    const second = updated('active', 'pm_3', 'pm_2');
+    // Delivered backwards, in one second: only the previous_attributes chain puts `first` first.
+    await deliver(subscription(customer, 'incomplete', 1_790_000_000, 'created'), second, first);
+    const live = (await admin(`/admin/customers/${customer}`)).body;
+    expect(live.subscriptions[0].status).toBe('active');
+    await replay();
+    expect((await admin(`/admin/customers/${customer}`)).body).toEqual(live);
+  });
+
+  it('reads whole, and refreshes, rows without a current fold input (stored by an earlier release)', async () => {
+    const customer = uid('cus');
+    await deliver(
+      subscription(customer, 'active', 1_790_000_000, 'created'),
+      stripeEvent(
+        'customer.updated',
+        { id: customer, object: 'customer', email: 'old@example.com', metadata: { userId: 'u_1' } },
+        { created: 1_790_000_001 },
+      ),
+    );
+    const live = (await admin(`/admin/customers/${customer}`)).body;
+    const sql = app.app.get<Sql>(SQL);
+    // One row as the release before fold inputs left it, one cut by an older version of the cut.
+    await sql.query(
+      `UPDATE stripe_events SET fold_input = CASE WHEN type = 'customer.updated' THEN '{}'::jsonb END,
+              fold_input_version = CASE WHEN type = 'customer.updated' THEN 0 END
+        WHERE customer_id = $1`,
+      [customer],
+    );
+    await replay();
+    expect((await admin(`/admin/customers/${customer}`)).body).toEqual(live);
+    const rows = await sql.query<{
+      payload: EventPayload;
+      fold_input: EventPayload;
+      fold_input_version: number;
+    }>(`SELECT payload, fold_input, fold_input_version FROM stripe_events WHERE customer_id = $1`, [
+      customer,
+    ]);
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(row.fold_input_version).toBe(FOLD_INPUT_VERSION);
+      expect(row.fold_input).toEqual(foldInput(row.payload));
+    }
   });
 
   it('marks a poison event failed again, with the same reason, and rebuilds the rest', async () => {

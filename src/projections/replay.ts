@@ -120,7 +120,7 @@ export class ReplayService {
     // Fresh statistics first: on a log that grew since the last ANALYZE (a bulk import, a first replay)
     // the planner otherwise answers every page below with a scan of the whole log (measured: 240 ms a
     // page instead of 2 ms at 1,000,000 events).
-    await this.sql.query(`ANALYZE stripe_events`);
+    await analyze(this.sql, 'stripe_events');
     await this.sql.transaction(async (tx) => {
       for (const table of PROJECTION_TABLES) {
         await tx.query(`DROP TABLE IF EXISTS ${table}_next`);
@@ -132,7 +132,7 @@ export class ReplayService {
       await saveProducts(tx, NEXT, products);
       await planRoutes(tx, upTo);
     });
-    await this.sql.query(`ANALYZE ${NEXT.routes}`);
+    await analyze(this.sql, NEXT.routes);
     // Customer by customer: each customer's events are folded once, in fold order, and written once. Three
     // pages are in flight at a time (one read, one folded, one written), so PostgreSQL and Node work side
     // by side. A customer whose events all came after upTo folds to nothing here; the catch-up adds them.
@@ -159,8 +159,7 @@ export class ReplayService {
     job.processed += await this.sql.transaction((tx) => settleCustomerless(tx, upTo));
     // Statistics before the swap: the live projector's first queries on the new tables are then planned
     // on their real sizes, and autovacuum has no reason to analyze them while webhooks are arriving.
-    for (const table of PROJECTION_TABLES) await this.sql.query(`ANALYZE ${table}_next`);
-    onProgress?.(job);
+    for (const table of PROJECTION_TABLES) await analyze(this.sql, `${table}_next`);
     // Events appended meanwhile are folded on top, under the projector's lock, and the tables swapped in.
     let position = upTo;
     const head = await this.sql.transaction(async (tx) => {
@@ -182,6 +181,19 @@ export class ReplayService {
     this.eventBus.publish(new ProjectionsRebuilt(head));
     this.logger.info({ jobId: job.jobId, processed: job.processed, head }, 'replay done');
   }
+}
+
+/**
+ * ANALYZE, but not of the jsonb documents, which no query filters on: sampling them was most of its cost
+ * (0.55 s of 0.66 s for billing_customers at 20,000 customers).
+ */
+async function analyze(db: SqlExecutor, table: string): Promise<void> {
+  const [{ columns }] = await db.query<{ columns: string }>(
+    `SELECT string_agg(quote_ident(column_name), ', ') AS columns FROM information_schema.columns
+      WHERE table_schema = current_schema() AND table_name = $1 AND data_type <> 'jsonb'`,
+    [table],
+  );
+  await db.query(`ANALYZE ${table} (${columns})`);
 }
 
 /**
