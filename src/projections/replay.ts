@@ -3,7 +3,9 @@
  * batches while the live projector keeps serving the old ones, so readers see the old state throughout.
  * When it reaches the head it takes the projector's checkpoint lock, folds whatever arrived meanwhile,
  * renames the fresh tables into place and moves the checkpoint, all in one transaction: readers switch to
- * the new state at once, and no event is lost or applied twice. One replay runs at a time.
+ * the new state at once, and no event is lost or applied twice. One replay runs at a time. Routes are
+ * planned inside PostgreSQL and customers folded a page at a time from their events' fold inputs, so a
+ * replay's memory does not grow with the log and it parses a few hundred bytes per event, not ~4 KB.
  */
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
