@@ -287,7 +287,7 @@ const HANDLERS: Record<string, Handler> = {
 /** Event types whose effect is on one customer's state. */
 export const CUSTOMER_EVENT_TYPES: readonly string[] = Object.keys(HANDLERS);
 
-export function isCustomerEventType(type: string): boolean {
+function isCustomerEventType(type: string): boolean {
   return type in HANDLERS;
 }
 

@@ -41,7 +41,7 @@ export function tablesWithSuffix(suffix: string): Tables {
 
 export const LIVE_TABLES = tablesWithSuffix('');
 
-export const EVENT_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position, payload`;
+const EVENT_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position, payload`;
 
 export async function loadCustomerStates(
   tx: SqlExecutor,
@@ -256,8 +256,8 @@ export interface OutcomeUpdate {
 export async function saveOutcomes(tx: SqlExecutor, updates: OutcomeUpdate[]): Promise<void> {
   if (updates.length === 0) return;
   await tx.query(
-    // Rows whose outcome did not change are left alone: a replay re-decides every outcome, and rewriting
-    // a million unchanged rows would cost more than the fold.
+    // Rows whose outcome did not change are left alone: a re-decided outcome that came out the same would
+    // otherwise cost a new row version of a wide row and an entry in every index of the log.
     `UPDATE stripe_events AS e SET outcome = u.outcome, reason = u.reason, processed_at = now()
        FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, outcome, reason)
       WHERE e.id = u.id AND (e.outcome IS DISTINCT FROM u.outcome OR e.reason IS DISTINCT FROM u.reason)`,
