@@ -23,7 +23,7 @@ export async function createApp(
   config: Config,
   options: { sql?: Sql; logger?: Logger } = {},
 ): Promise<PaywireApp> {
-  const pinoLogger = createLogger(config.logLevel);
+  const pinoLogger = createLogger(config);
   const logger = options.logger ?? pinoLogger;
   const sql = options.sql ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
   const adapter = new FastifyAdapter({ bodyLimit: config.webhookBodyLimitBytes });

@@ -5,7 +5,6 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import type Stripe from 'stripe';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { sendEvent, sign, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
@@ -30,12 +29,6 @@ const get = async (path: string, key: string | null = ADMIN_KEY) => {
   return { status: response.status, body: JSON.parse(text) as Loose };
 };
 
-async function deliver(...events: Stripe.Event[]) {
-  for (const event of events) expect((await sendEvent(app.url, event, WEBHOOK_SECRET)).status).toBe(200);
-  app.projector.wake();
-  await app.projector.idle();
-}
-
 beforeAll(async () => {
   db = await createTestDatabase();
   const catalogFile = join(db.dataDir, 'catalog.json');
@@ -47,7 +40,7 @@ beforeAll(async () => {
     },
   });
   app = await startApp(db, { CATALOG_FILE: catalogFile }, { logger: pino({ level: 'debug' }, sink) });
-  await deliver(
+  await app.deliverFolded(
     stripeEvent(
       'customer.created',
       { id: alice, object: 'customer', email: 'Alice@Example.com', metadata: { userId: 'user_alice' } },
@@ -261,7 +254,7 @@ it('serves Prometheus text whose counters move when events arrive', async () => 
     if (line === '' || line.startsWith('#')) continue;
     expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/);
   }
-  await deliver(stripeEvent('customer.updated', { id: uid('cus'), object: 'customer' }));
+  await app.deliverFolded(stripeEvent('customer.updated', { id: uid('cus'), object: 'customer' }));
   const body = JSON.stringify({ id: 'evt_x', object: 'event' });
   await fetch(`${app.url}/webhooks/stripe`, {
     method: 'POST',
@@ -289,7 +282,7 @@ it('logs each processed event with its id and type, and never a secret, signatur
     object: 'customer',
     email: 'private@example.com',
   });
-  await deliver(event);
+  await app.deliverFolded(event);
   const lines = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
   const about = lines.filter((line) => line.eventId === event.id);
   expect(about.length).toBeGreaterThanOrEqual(2);

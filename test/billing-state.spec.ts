@@ -12,9 +12,9 @@ import type { EventPayload } from '../src/billing/events.js';
 import { FOLD_INPUT_VERSION, foldInput } from '../src/billing/fold-input.js';
 import { SQL, type Sql } from '../src/database/database.js';
 import { ReplayService } from '../src/projections/replay.js';
-import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
+import { ADMIN_KEY, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
+import { stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 
 let db: TestDatabase;
 let app: RunningApp;
@@ -37,12 +37,6 @@ const admin = async (path: string) => {
   return { status: response.status, body: (await response.json()) as BillingState & Record<string, unknown> };
 };
 
-async function deliver(...events: Stripe.Event[]) {
-  for (const event of events) expect((await sendEvent(app.url, event, WEBHOOK_SECRET)).status).toBe(200);
-  app.projector.wake();
-  await app.projector.idle();
-}
-
 const subscription = (
   customer: string,
   status: string,
@@ -54,7 +48,7 @@ const subscription = (
 describe('GET /admin/customers/:id/state?asOf=', () => {
   it('folds the log up to that instant', async () => {
     const customer = uid('cus');
-    await deliver(
+    await app.deliverFolded(
       subscription(customer, 'active', 1_790_000_000, 'created'),
       subscription(customer, 'canceled', 1_790_000_100, 'deleted'),
     );
@@ -81,7 +75,7 @@ describe('late events', () => {
   it('records an older snapshot as stale when it changes nothing', async () => {
     const customer = uid('cus');
     const late = subscription(customer, 'trialing', 1_790_000_000, 'created');
-    await deliver(subscription(customer, 'active', 1_790_000_500), late);
+    await app.deliverFolded(subscription(customer, 'active', 1_790_000_500), late);
     expect((await admin(`/admin/customers/${customer}`)).body.subscriptions[0].status).toBe('active');
     expect((await admin(`/admin/events/${late.id}`)).body).toMatchObject({
       outcome: 'stale',
@@ -96,7 +90,7 @@ describe('late events', () => {
       { id: customer, object: 'customer', email: 'late@example.com', metadata: { userId: 'user_late' } },
       { created: 1_790_000_000 },
     );
-    await deliver(subscription(customer, 'active', 1_790_000_500, 'created'), late);
+    await app.deliverFolded(subscription(customer, 'active', 1_790_000_500, 'created'), late);
     expect((await admin(`/admin/customers/${customer}`)).body).toMatchObject({
       userId: 'user_late',
       email: 'late@example.com',
@@ -112,12 +106,12 @@ it('keeps a dispute unlinked until an event links its charge to a customer', asy
     { id: uid('dp'), object: 'dispute', charge: `ch_${customer}`, payment_intent: `pi_${customer}` },
     { created: 1_790_000_100 },
   );
-  await deliver(dispute);
+  await app.deliverFolded(dispute);
   expect((await admin(`/admin/events/${dispute.id}`)).body).toMatchObject({
     outcome: 'unlinked',
     customerId: null,
   });
-  await deliver(
+  await app.deliverFolded(
     stripeEvent(
       'charge.refunded',
       { id: `ch_${customer}`, object: 'charge', customer, payment_intent: `pi_${customer}`, refunded: false },
@@ -136,7 +130,7 @@ it('marks a poison event failed with a reason and keeps projecting the others', 
     { id: customer, object: 'customer', email: 'ok@example.com' },
     { created: 1_790_000_001 },
   );
-  await deliver(poison, fine);
+  await app.deliverFolded(poison, fine);
   const failed = (await admin(`/admin/events/${poison.id}`)).body;
   expect(failed.outcome).toBe('failed');
   expect(failed.reason).toMatch(/TypeError/);
@@ -150,7 +144,7 @@ it('stores an event of a type the fold does not handle as ignored', async () => 
     { id: uid('in'), object: 'invoice', customer },
     { created: 1_790_000_000 },
   );
-  await deliver(finalized);
+  await app.deliverFolded(finalized);
   expect((await admin(`/admin/events/${finalized.id}`)).body).toMatchObject({
     outcome: 'ignored',
     type: 'invoice.finalized',
@@ -183,7 +177,7 @@ describe('a replay', () => {
     const waitingFor = { ch: `ch_${c}`, pi: `pi_${c}` };
     const beforeLink = dispute(waitingFor, 1_790_000_000);
     const throughSmallest = dispute({ ch, pi }, 1_790_000_300);
-    await deliver(
+    await app.deliverFolded(
       beforeLink,
       charge(a, { pi }, 1_790_000_100),
       // Also mentions pi, already linked to a: the first link wins.
@@ -220,7 +214,7 @@ describe('a replay', () => {
     const first = updated('past_due', 'pm_2', 'pm_1');
     const second = updated('active', 'pm_3', 'pm_2');
     // Delivered backwards, in one second: only the previous_attributes chain puts `first` first.
-    await deliver(subscription(customer, 'incomplete', 1_790_000_000, 'created'), second, first);
+    await app.deliverFolded(subscription(customer, 'incomplete', 1_790_000_000, 'created'), second, first);
     const live = (await admin(`/admin/customers/${customer}`)).body;
     expect(live.subscriptions[0].status).toBe('active');
     await replay();
@@ -229,7 +223,7 @@ describe('a replay', () => {
 
   it('reads whole, and refreshes, rows without a current fold input (stored by an earlier release)', async () => {
     const customer = uid('cus');
-    await deliver(
+    await app.deliverFolded(
       subscription(customer, 'active', 1_790_000_000, 'created'),
       stripeEvent(
         'customer.updated',
@@ -266,7 +260,7 @@ describe('a replay', () => {
     const customer = uid('cus');
     const poison = subscription(customer, 'active', 1_790_000_000, 'created', { data: 'not a list' });
     const fine = subscription(customer, 'active', 1_790_000_010, 'created');
-    await deliver(poison, fine);
+    await app.deliverFolded(poison, fine);
     const live = (await admin(`/admin/events/${poison.id}`)).body;
     const liveState = (await admin(`/admin/customers/${customer}`)).body;
     await replay();

@@ -5,19 +5,17 @@
  * stall the others.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import mqtt, { type MqttClient } from 'mqtt';
 import { SignJWT } from 'jose';
-import type Stripe from 'stripe';
 import { BillingBroker } from '../src/realtime/billing-broker.js';
-import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
+import { ADMIN_KEY, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
+import { closeMqttClients, connectMqtt, mintToken, nextMessage, subscribe } from './support/mqtt.js';
+import { stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 
 const TOKEN_SECRET = 'mqtt-token-secret-for-tests-0123456789abcdef';
 let db: TestDatabase;
 let app: RunningApp;
 let wsUrl: string;
-const clients: MqttClient[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -26,79 +24,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const client of clients) client.end(true);
+  closeMqttClients();
   await app?.close();
   await db?.drop();
 });
 
-async function token(
-  body: Record<string, unknown>,
-): Promise<{ token: string; clientId: string; topics: string[]; url: string }> {
-  const response = await fetch(`${app.url}/admin/tokens`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(response.status).toBe(200);
-  return (await response.json()) as { token: string; clientId: string; topics: string[]; url: string };
-}
-
-function connect(
-  password: string,
-  clientId: string,
-  options: { url?: string; origin?: string } = {},
-): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const client = mqtt.connect(options.url ?? wsUrl, {
-      protocolVersion: 4,
-      clientId,
-      username: 'ignored',
-      password,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-      wsOptions: { headers: { origin: options.origin ?? 'https://shop.example' } },
-    });
-    clients.push(client);
-    client.once('connect', () => resolve(client));
-    client.once('error', (error) => {
-      client.end(true);
-      reject(error);
-    });
-    // A refused WebSocket upgrade closes the client without an MQTT error.
-    client.once('close', () => reject(new Error('closed before CONNACK')));
-  });
-}
-
-/** Resolves with the SUBACK return code: the granted QoS, or 128 for a refusal. */
-function subscribe(client: MqttClient, topic: string): Promise<number> {
-  return new Promise((resolve, reject) =>
-    client.subscribe(topic, { qos: 1 }, (error, granted) => {
-      // mqtt.js 5 reports a refused subscription as an error that carries the SUBACK packet.
-      const refused = (error as { packet?: { granted?: number[] } } | undefined)?.packet?.granted?.[0];
-      if (refused !== undefined) resolve(refused);
-      else if (error) reject(error);
-      else resolve(granted![0].qos);
-    }),
-  );
-}
-
-function nextMessage(
-  client: MqttClient,
-  topic: string,
-): Promise<{ payload: Record<string, unknown>; retain: boolean }> {
-  return new Promise((resolve) => {
-    const listener = (received: string, payload: Buffer, packet: { retain: boolean }) => {
-      if (received !== topic) return;
-      client.off('message', listener);
-      resolve({ payload: JSON.parse(payload.toString()) as Record<string, unknown>, retain: packet.retain });
-    };
-    client.on('message', listener);
-  });
-}
-
-async function deliver(...events: Stripe.Event[]) {
-  for (const event of events) expect((await sendEvent(app.url, event, WEBHOOK_SECRET)).status).toBe(200);
-}
+const token = (body: Record<string, unknown>) => mintToken(app.url, body);
+const connect = (password: string, clientId: string, options: { url?: string; origin?: string } = {}) =>
+  connectMqtt(options.url ?? wsUrl, password, clientId, { origin: options.origin ?? 'https://shop.example' });
 
 describe('state on per-customer topics', () => {
   it("delivers a webhook's effect to a subscriber, then keeps it retained, equal to the admin API's answer", async () => {
@@ -115,7 +48,7 @@ describe('state on per-customer topics', () => {
     expect(await subscribe(live, `billing/customers/${customer}/events`)).toBe(1);
     const pushed = nextMessage(live, `billing/customers/${customer}/state`);
     const notable = nextMessage(live, `billing/customers/${customer}/events`);
-    await deliver(
+    await app.deliver(
       stripeEvent('customer.created', {
         id: customer,
         object: 'customer',
@@ -126,8 +59,7 @@ describe('state on per-customer topics', () => {
     );
     expect((await pushed).payload.customerId).toBe(customer);
     expect((await notable).payload).toMatchObject({ type: expect.stringMatching(/customer\./) });
-    app.projector.wake();
-    await app.projector.idle();
+    await app.settle();
 
     const later = await connect((await token({ userId: `u_${customer}` })).token, `u_${customer}:page`);
     const retained = nextMessage(later, `billing/users/u_${customer}/state`);
@@ -155,11 +87,10 @@ describe('topic ACLs', () => {
 
   it('lets nothing a client publishes reach anyone', async () => {
     const customer = uid('cus');
-    await deliver(
+    await app.deliver(
       stripeEvent('customer.created', { id: customer, object: 'customer', email: 'real@example.com' }),
     );
-    app.projector.wake();
-    await app.projector.idle();
+    await app.settle();
     const grant = await token({ customerId: customer });
     const watcher = await connect(grant.token, `${customer}:watcher`);
     const first = nextMessage(watcher, `billing/customers/${customer}/state`);

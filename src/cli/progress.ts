@@ -1,27 +1,37 @@
 /**
- * A one-line progress bar for the terminal (and a line every few seconds when stdout is not a terminal,
- * so CI logs stay readable). Twenty lines of code do not justify a dependency.
+ * The progress bar of long commands (`replay`), from cli-progress: redrawn in place on a terminal, and
+ * one line every two seconds when stdout is not a terminal, so CI logs stay readable.
  */
-export function progressLine(done: number, total: number, width = 30): string {
-  const fraction = total > 0 ? Math.min(1, done / total) : 1;
-  const filled = Math.round(fraction * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${done}/${total} events`;
+import { Presets, SingleBar } from 'cli-progress';
+
+export interface Progress {
+  update(done: number, total: number): void;
+  stop(): void;
 }
 
-export function progressReporter(
-  stream: NodeJS.WriteStream = process.stdout,
-): (done: number, total: number) => void {
-  let lastPrinted = 0;
-  return (done, total) => {
-    if (stream.isTTY) {
-      stream.write(`\r${progressLine(done, total)}`);
-      if (done >= total) stream.write('\n');
-      return;
-    }
-    const now = Date.now();
-    if (done >= total || now - lastPrinted > 2000) {
-      lastPrinted = now;
-      stream.write(`${progressLine(done, total)}\n`);
-    }
+export function progressBar(unit: string, stream: NodeJS.WriteStream = process.stdout): Progress {
+  const bar = new SingleBar(
+    {
+      format: `[{bar}] {percentage}% {value}/{total} ${unit}`,
+      barsize: 30,
+      stream,
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+      hideCursor: true,
+    },
+    Presets.legacy,
+  );
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) {
+        bar.start(total, done);
+        started = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(done);
+      }
+    },
+    stop: () => bar.stop(),
   };
 }

@@ -64,6 +64,7 @@ const schema = z.object({
     .max(64 * 1024 * 1024)
     .default(1024 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
 });
 
 export interface Config {
@@ -84,6 +85,8 @@ export interface Config {
   redisUrl?: string;
   webhookBodyLimitBytes: number;
   logLevel: string;
+  /** `auto`: human-readable on a terminal in development, one JSON object a line everywhere else. */
+  logFormat: 'auto' | 'json' | 'pretty';
   /** Names of the secrets that were generated for development rather than configured. */
   generatedSecrets: string[];
 }
@@ -162,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: values.REDIS_URL,
     webhookBodyLimitBytes: values.WEBHOOK_BODY_LIMIT_BYTES,
     logLevel: values.LOG_LEVEL,
+    logFormat: values.LOG_FORMAT,
     generatedSecrets: missing,
   };
 }

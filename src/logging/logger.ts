@@ -1,11 +1,16 @@
 /**
- * Structured JSON logs with pino. Paywire's own code logs through `Logger` (a pino instance with the
- * redaction list applied), and Nest's framework messages go through `NestPinoLogger`, so every line on
- * stdout is one JSON object. Redaction is a last line of defence: code never logs secrets, signatures
- * or payloads at info level in the first place.
+ * Structured logs with pino. Paywire's own code logs through `Logger` (a pino instance with the
+ * redaction list applied), and Nest's framework messages go through `NestPinoLogger`, so every line comes
+ * from one place. In production and under a process manager each line is one JSON object; on a developer's
+ * terminal pino-pretty renders them in colour. Pretty printing runs in this thread, synchronously, rather
+ * than as a pino transport (a worker thread), so log lines and the start-up banner written to stdout appear
+ * in the order they were written. Redaction is a last line of defence: code never logs secrets,
+ * signatures or payloads at info level in the first place.
  */
 import type { LoggerService } from '@nestjs/common';
 import { pino, type Logger as PinoLogger } from 'pino';
+import { PinoPretty } from 'pino-pretty';
+import type { Config } from '../config/config.js';
 
 export abstract class Logger {
   abstract debug(fields: object, message: string): void;
@@ -14,9 +19,18 @@ export abstract class Logger {
   abstract error(fields: object, message: string): void;
 }
 
-export function createLogger(level: string): PinoLogger {
-  return pino({
-    level,
+/** Pretty only when asked, or by default in development on a terminal. */
+export function prettyLogs(config: Pick<Config, 'logFormat' | 'nodeEnv'>, isTTY: boolean): boolean {
+  if (config.logFormat !== 'auto') return config.logFormat === 'pretty';
+  return config.nodeEnv === 'development' && isTTY;
+}
+
+export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat' | 'nodeEnv'>): PinoLogger {
+  const stream = prettyLogs(config, Boolean(process.stdout.isTTY))
+    ? PinoPretty({ sync: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' })
+    : undefined;
+  const options = {
+    level: config.logLevel,
     base: { service: 'paywire' },
     redact: {
       paths: [
@@ -32,7 +46,8 @@ export function createLogger(level: string): PinoLogger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return stream ? pino(options, stream) : pino(options);
 }
 
 export class NestPinoLogger implements LoggerService {

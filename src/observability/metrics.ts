@@ -76,6 +76,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly mqttOutbox = new Gauge({
+    name: 'paywire_mqtt_outbox_messages',
+    help: 'Messages waiting in the ordered MQTT outbox (one publish is in flight at a time)',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'paywire_' });
   }

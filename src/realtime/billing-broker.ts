@@ -8,6 +8,8 @@
  * the connection when the token expires, since nothing re-checks a token after CONNECT. Clients never
  * publish. State is published retained at QoS 1 after the projection commits, and a state with a lower
  * `version` never replaces a higher one, however publishes race.
+ * Every publish goes through one `OrderedPublisher`, so no state can be dropped because another message
+ * followed it (moscajs/aedes#994, #955; test/push-integrity.spec.ts).
  */
 import { createServer, type Server as TcpServer } from 'node:net';
 import type { IncomingMessage } from 'node:http';
@@ -25,6 +27,7 @@ import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CustomerStateChanged, NotableEventProjected, ProjectionsRebuilt } from '../projections/messages.js';
 import { MqttTokens } from './mqtt-tokens.js';
+import { OrderedPublisher } from './ordered-publisher.js';
 import {
   customerEventsTopic,
   customerStateTopic,
@@ -58,6 +61,7 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
   private tcp: TcpServer | undefined;
   private readonly tokens: MqttTokens;
   private readonly versions = new Map<string, number>();
+  private publisher: OrderedPublisher | undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -98,6 +102,12 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
       clearTimeout((client as GrantedClient).expiryTimer);
     });
     this.broker = broker;
+    this.publisher = new OrderedPublisher(broker, 'billing/#', (message, error) => {
+      if (error)
+        this.logger.warn({ topic: message.topic, err: { message: error.message } }, 'publish failed');
+      else this.metrics.mqttPublished.inc({ kind: message.retain ? 'state' : 'event' });
+      this.metrics.mqttOutbox.set(this.publisher?.pending ?? 0);
+    });
 
     this.webSockets = new WebSocketServer({ noServer: true });
     const server = this.adapterHost.httpAdapter.getHttpServer();
@@ -177,6 +187,7 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.publisher?.clear();
     for (const ws of this.webSockets?.clients ?? []) ws.close(1001, 'server shutting down');
     await new Promise<void>((resolve) => (this.broker ? this.broker.close(() => resolve()) : resolve()));
     this.webSockets?.close();
@@ -187,11 +198,9 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
     return this.broker?.connectedClients ?? 0;
   }
 
-  private publish(topic: string, payload: string, retain: boolean, kind: string): void {
-    this.broker?.publish({ cmd: 'publish', topic, payload, qos: 1, retain, dup: false }, (error) => {
-      if (error) this.logger.warn({ topic, err: { message: error.message } }, 'publish failed');
-      else this.metrics.mqttPublished.inc({ kind });
-    });
+  private publish(topic: string, payload: string, retain: boolean): void {
+    this.publisher?.publish({ topic, payload, retain });
+    this.metrics.mqttOutbox.set(this.publisher?.pending ?? 0);
   }
 
   /** Publishes a customer's state, unless a higher version was already published. */
@@ -200,17 +209,16 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
     if (state.version < published || !isTopicId(state.customerId)) return;
     this.versions.set(state.customerId, state.version);
     const payload = JSON.stringify(state);
-    this.publish(customerStateTopic(state.customerId), payload, true, 'state');
-    if (state.userId && isTopicId(state.userId))
-      this.publish(userStateTopic(state.userId), payload, true, 'state');
+    this.publish(customerStateTopic(state.customerId), payload, true);
+    if (state.userId && isTopicId(state.userId)) this.publish(userStateTopic(state.userId), payload, true);
   }
 
   publishEvent(message: NotableEventProjected): void {
     if (!isTopicId(message.customerId)) return;
     const payload = JSON.stringify(message.event);
-    this.publish(customerEventsTopic(message.customerId), payload, false, 'event');
+    this.publish(customerEventsTopic(message.customerId), payload, false);
     if (message.userId && isTopicId(message.userId))
-      this.publish(userEventsTopic(message.userId), payload, false, 'event');
+      this.publish(userEventsTopic(message.userId), payload, false);
   }
 }
 

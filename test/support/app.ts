@@ -3,7 +3,10 @@ import { createApp, type PaywireApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import type { Logger } from '../../src/logging/logger.js';
 import { BillingProjector } from '../../src/projections/billing.projector.js';
+import type Stripe from 'stripe';
+import { expect } from '@jest/globals';
 import type { TestDatabase } from './database.js';
+import { sendEvent } from './stripe.js';
 
 export const WEBHOOK_SECRET = 'whsec_test_paywire_current';
 export const OLD_WEBHOOK_SECRET = 'whsec_test_paywire_previous';
@@ -13,6 +16,12 @@ export interface RunningApp extends PaywireApp {
   url: string;
   config: Config;
   projector: BillingProjector;
+  /** Sends each event signed, one after another, expecting 200 for each. */
+  deliver(...events: Stripe.Event[]): Promise<void>;
+  /** Wakes the projector and waits until it has folded everything stored so far. */
+  settle(): Promise<void>;
+  /** `deliver`, then `settle`. */
+  deliverFolded(...events: Stripe.Event[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -35,11 +44,26 @@ export async function startApp(
   await paywire.app.listen({ port: 0, host: '127.0.0.1' });
   const address = paywire.app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
+  const url = `http://127.0.0.1:${port}`;
+  const projector = paywire.app.get(BillingProjector);
+  const deliver = async (...events: Stripe.Event[]) => {
+    for (const event of events) expect((await sendEvent(url, event, WEBHOOK_SECRET)).status).toBe(200);
+  };
+  const settle = async () => {
+    projector.wake();
+    await projector.idle();
+  };
   return {
     ...paywire,
     config,
-    url: `http://127.0.0.1:${port}`,
-    projector: paywire.app.get(BillingProjector),
+    url,
+    projector,
+    deliver,
+    settle,
+    deliverFolded: async (...events) => {
+      await deliver(...events);
+      await settle();
+    },
     close: () => paywire.app.close(),
   };
 }
