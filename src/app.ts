@@ -11,7 +11,15 @@ import type { Config } from './config/config.js';
 import { openDatabase, type Sql } from './database/database.js';
 import { AppModule } from './app.module.js';
 import { ErrorBodyFilter } from './http/error-filter.js';
+import { lingerOnEarlyAnswers } from './http/lingering-close.js';
 import { createLogger, NestPinoLogger, type Logger } from './logging/logger.js';
+
+/**
+ * How much of a rejected body is read and dropped after the answer, and for how long, before the
+ * connection is cut: 16 MiB covers any honest sender that overshot the 1 MiB default limit.
+ */
+const LINGER_MAX_BYTES = 16 * 1024 * 1024;
+const LINGER_MAX_MS = 10_000;
 
 export interface PaywireApp {
   app: NestFastifyApplication;
@@ -30,6 +38,7 @@ export async function createApp(
   const fastify = adapter.getInstance();
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  lingerOnEarlyAnswers(fastify, { maxBytes: LINGER_MAX_BYTES, maxMs: LINGER_MAX_MS });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, sql, logger),
     adapter,

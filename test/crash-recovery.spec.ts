@@ -4,9 +4,7 @@
  * in the middle of a batch. After a restart the projections catch up and equal the fold of the log and a
  * full replay: nothing acknowledged is lost, nothing is applied twice.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import type Stripe from 'stripe';
@@ -16,42 +14,13 @@ import { foldCustomer } from '../src/billing/customer.js';
 import { openDatabase } from '../src/database/database.js';
 import { LIVE_TABLES, loadCustomerEvents } from '../src/projections/projection-store.js';
 import { ADMIN_KEY, WEBHOOK_SECRET } from './support/app.js';
+import { serverProcess, type ServerProcess } from './support/server-process.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 
 const CATALOG = { prices: { price_pro: ['pro'] } };
 let db: TestDatabase;
-let port: number;
-let child: ChildProcess | undefined;
-let env: NodeJS.ProcessEnv;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
-
-async function startServer(): Promise<void> {
-  child = spawn(process.execPath, ['dist/src/main.js'], { env, stdio: 'ignore' });
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health/live`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the server did not start');
-}
-
-async function killServer(): Promise<void> {
-  const exited = new Promise((resolve) => child!.once('exit', resolve));
-  child!.kill('SIGKILL');
-  await exited;
-  child = undefined;
-}
+let server: ServerProcess;
 
 /** Reads the database directly (the server is down, so PGlite's folder is free). */
 async function inDatabase<T>(
@@ -67,26 +36,13 @@ async function inDatabase<T>(
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  port = await freePort();
   const catalogFile = join(db.dataDir, 'catalog.json');
   writeFileSync(catalogFile, JSON.stringify(CATALOG));
-  env = {
-    ...process.env,
-    NODE_ENV: 'test',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATA_DIR: db.dataDir,
-    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    ADMIN_API_KEY: ADMIN_KEY,
-    MQTT_TOKEN_SECRET: 'mqtt-token-secret-for-tests-0123456789abcdef',
-    CATALOG_FILE: catalogFile,
-    LOG_LEVEL: 'silent',
-    ...(db.url ? { DATABASE_URL: db.url } : { DATABASE_URL: '' }),
-  };
+  server = await serverProcess(db, { CATALOG_FILE: catalogFile });
 });
 
 afterAll(async () => {
-  if (child) await killServer();
+  await server?.kill();
   await db?.drop();
 });
 
@@ -126,7 +82,7 @@ it('loses nothing acknowledged and applies nothing twice when killed mid-stream'
   const acknowledged: string[] = [];
   const backlogs: number[] = [];
   for (let round = 0; round < 4; round++) {
-    await startServer();
+    await server.start();
     const batch = Array.from({ length: 40 }, () => uid('cus'));
     customers.push(...batch);
     const events = batch
@@ -139,15 +95,15 @@ it('loses nothing acknowledged and applies nothing twice when killed mid-stream'
     await Promise.all(
       events.map(async (event) => {
         try {
-          const answer = await sendEvent(`http://127.0.0.1:${port}`, event, WEBHOOK_SECRET);
+          const answer = await sendEvent(server.url, event, WEBHOOK_SECRET);
           if (answer.status === 200) acknowledged.push(event.id);
-          if (++answered === Math.floor(events.length / 4)) killed = killServer();
+          if (++answered === Math.floor(events.length / 4)) killed = server.kill();
         } catch {
           // The connection died with the server: Stripe would retry this one.
         }
       }),
     );
-    await (killed ?? killServer());
+    await (killed ?? server.kill());
     backlogs.push(
       await inDatabase(async (sql) => {
         const [row] = await sql.query<{ behind: string }>(
@@ -160,10 +116,10 @@ it('loses nothing acknowledged and applies nothing twice when killed mid-stream'
   // At least one kill left stored events unprojected: the restart had real work to recover.
   expect(Math.max(...backlogs)).toBeGreaterThan(0);
 
-  await startServer();
+  await server.start();
   const headers = { authorization: `Bearer ${ADMIN_KEY}` };
   for (let i = 0; i < 600; i++) {
-    const ready = (await (await fetch(`http://127.0.0.1:${port}/health/ready`)).json()) as {
+    const ready = (await (await fetch(`${server.url}/health/ready`)).json()) as {
       projector: { behind: number };
     };
     if (ready.projector.behind === 0) break;
@@ -171,27 +127,27 @@ it('loses nothing acknowledged and applies nothing twice when killed mid-stream'
   }
   const live = new Map<string, BillingState>();
   for (const customer of customers) {
-    const response = await fetch(`http://127.0.0.1:${port}/admin/customers/${customer}`, { headers });
+    const response = await fetch(`${server.url}/admin/customers/${customer}`, { headers });
     if (response.status === 200) live.set(customer, (await response.json()) as BillingState);
   }
-  const started = await fetch(`http://127.0.0.1:${port}/admin/replay`, { method: 'POST', headers });
+  const started = await fetch(`${server.url}/admin/replay`, { method: 'POST', headers });
   const { jobId } = (await started.json()) as { jobId: string };
   let state = 'running';
   while (state === 'running') {
     await new Promise((resolve) => setTimeout(resolve, 100));
     state = (
-      (await (await fetch(`http://127.0.0.1:${port}/admin/replay/${jobId}`, { headers })).json()) as {
+      (await (await fetch(`${server.url}/admin/replay/${jobId}`, { headers })).json()) as {
         state: string;
       }
     ).state;
   }
   expect(state).toBe('done');
   for (const [customer, before] of live) {
-    expect(
-      await (await fetch(`http://127.0.0.1:${port}/admin/customers/${customer}`, { headers })).json(),
-    ).toEqual(before);
+    expect(await (await fetch(`${server.url}/admin/customers/${customer}`, { headers })).json()).toEqual(
+      before,
+    );
   }
-  await killServer();
+  await server.kill();
 
   const catalog = parseCatalog(JSON.stringify(CATALOG), 'catalog.json');
   await inDatabase(async (sql) => {

@@ -27,7 +27,12 @@ export function prettyLogs(config: Pick<Config, 'logFormat' | 'nodeEnv'>, isTTY:
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat' | 'nodeEnv'>): PinoLogger {
   const stream = prettyLogs(config, Boolean(process.stdout.isTTY))
-    ? PinoPretty({ sync: true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' })
+    ? PinoPretty({
+        sync: true,
+        ignore: 'pid,hostname,service,context',
+        messageFormat: '{if context}[{context}] {end}{msg}',
+        translateTime: 'SYS:HH:MM:ss.l',
+      })
     : undefined;
   const options = {
     level: config.logLevel,
@@ -50,10 +55,19 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat' | 'no
   return stream ? pino(options, stream) : pino(options);
 }
 
+/** Nest's start-up chatter (one line per module and route): useful when debugging, noise otherwise. */
+const NEST_BOOTSTRAP_CONTEXTS = new Set([
+  'NestFactory',
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+]);
+
 export class NestPinoLogger implements LoggerService {
   constructor(private readonly logger: PinoLogger) {}
   log(message: unknown, context?: string) {
-    this.logger.info({ context }, String(message));
+    if (context && NEST_BOOTSTRAP_CONTEXTS.has(context)) this.logger.debug({ context }, String(message));
+    else this.logger.info({ context }, String(message));
   }
   error(message: unknown, trace?: string, context?: string) {
     this.logger.error({ context, trace }, String(message));
