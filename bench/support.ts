@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
 import Stripe from 'stripe';
-import { createApp, type PaywireApp } from '../src/app.js';
+import { createApp, listen, type PaywireApp } from '../src/app.js';
+import { stripeEventEnvelope } from '../src/cli/stripe-event.js';
 import { loadConfig } from '../src/config/config.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
 
@@ -123,17 +124,14 @@ export function subscriptionEvent(i: number, customers: number, created: number)
     trial_settings: { end_behavior: { missing_payment_method: 'create_invoice' } },
     trial_start: null,
   };
-  return {
+  return stripeEventEnvelope({
     id: `evt_bench${i.toString().padStart(9, '0')}${randomBytes(3).toString('hex')}`,
-    object: 'event',
-    api_version: '2026-07-29.dahlia',
-    created,
-    data: { object, previous_attributes: { items: { data: [{ id: `si_bench${i}`, quantity: 2 }] } } },
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: `req_bench${i}`, idempotency_key: randomBytes(16).toString('hex') },
     type: 'customer.subscription.updated',
-  } as unknown as Stripe.Event;
+    created,
+    object,
+    previous: { items: { data: [{ id: `si_bench${i}`, quantity: 2 }] } },
+    request: { id: `req_bench${i}`, idempotency_key: randomBytes(16).toString('hex') },
+  });
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -167,24 +165,19 @@ export async function startPaywire(databaseUrl: string): Promise<PaywireApp & { 
     ...BENCH_SECRETS,
   });
   const paywire = await createApp(config);
-  await paywire.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = paywire.app.getHttpServer().address();
-  return { ...paywire, port: typeof address === 'object' && address ? address.port : 0 };
+  return { ...paywire, port: await listen(paywire, 0, '127.0.0.1') };
 }
 
 /** A `customer.updated` whose email carries `marker`, so the state it produces can be matched to it. */
 export function customerUpdated(customer: string, marker: string, seq: number): string {
-  return JSON.stringify({
-    id: `evt_bench_${marker}`,
-    object: 'event',
-    api_version: '2026-07-29.dahlia',
-    created: 1_790_000_000 + seq,
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
-    type: 'customer.updated',
-    data: { object: { id: customer, object: 'customer', email: `${marker}@bench.example`, metadata: {} } },
-  });
+  return JSON.stringify(
+    stripeEventEnvelope({
+      id: `evt_bench_${marker}`,
+      type: 'customer.updated',
+      created: 1_790_000_000 + seq,
+      object: { id: customer, object: 'customer', email: `${marker}@bench.example`, metadata: {} },
+    }),
+  );
 }
 
 const now = () => performance.timeOrigin + performance.now();

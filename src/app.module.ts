@@ -1,31 +1,21 @@
 /**
- * The application, assembled from one module per capability. `AppModule.forRoot` takes the validated
- * configuration and the open database, so tests and the CLI build the same application the server runs.
+ * The application, assembled from one Nest module per capability, so the module graph is the
+ * architecture: ingest appends to the event log; projections fold it and announce changes on the
+ * @nestjs/cqrs bus; realtime pushes them; admin and observability read the projections. `AppModule.forRoot`
+ * takes the validated configuration, the open database and the logger, so tests and the CLI build the same
+ * application the server runs; the core module shares them, with the metrics registry, with every module.
  */
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
-import { AdminController } from './admin/admin.controller.js';
-import { AdminKeyGuard } from './admin/admin-key.guard.js';
+import { AdminModule } from './admin/admin.module.js';
 import { CONFIG, type Config } from './config/config.js';
 import { SQL, type Sql } from './database/database.js';
-import { EventLog } from './event-log/event-log.js';
-import { HealthController } from './health/health.controller.js';
-import { StripeWebhookController } from './ingest/stripe-webhook.controller.js';
+import { IngestModule } from './ingest/ingest.module.js';
 import { Logger } from './logging/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { MetricsController } from './observability/metrics.controller.js';
-import { BillingProjector, WakeProjectorOnAppend } from './projections/billing.projector.js';
-import { catalogProvider } from './projections/catalog.provider.js';
-import { CustomerStateQuery } from './projections/customer-state.query.js';
-import { ReplayService } from './projections/replay.js';
-import {
-  BillingBroker,
-  PushCustomerState,
-  PushNotableEvent,
-  RepublishAfterReplay,
-} from './realtime/billing-broker.js';
-import { DemoController } from './realtime/demo.controller.js';
-import { TokensController } from './realtime/tokens.controller.js';
+import { ObservabilityModule } from './observability/observability.module.js';
+import { ProjectionsModule } from './projections/projections.module.js';
+import { RealtimeModule } from './realtime/realtime.module.js';
 
 class DatabaseLifecycle implements OnApplicationShutdown {
   constructor(@Inject(SQL) private readonly sql: Sql) {}
@@ -35,36 +25,36 @@ class DatabaseLifecycle implements OnApplicationShutdown {
 }
 
 @Module({})
-export class AppModule {
+class CoreModule {
   static forRoot(config: Config, sql: Sql, logger: Logger): DynamicModule {
     return {
-      module: AppModule,
-      imports: [CqrsModule.forRoot()],
-      controllers: [
-        StripeWebhookController,
-        HealthController,
-        AdminController,
-        TokensController,
-        MetricsController,
-        DemoController,
-      ],
+      module: CoreModule,
+      global: true,
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: SQL, useValue: sql },
         { provide: Logger, useValue: logger },
         { provide: Metrics, useValue: new Metrics() },
-        { provide: EventLog, useFactory: () => new EventLog(sql) },
         DatabaseLifecycle,
-        catalogProvider,
-        BillingProjector,
-        WakeProjectorOnAppend,
-        ReplayService,
-        CustomerStateQuery,
-        AdminKeyGuard,
-        BillingBroker,
-        PushCustomerState,
-        PushNotableEvent,
-        RepublishAfterReplay,
+      ],
+      exports: [CONFIG, SQL, Logger, Metrics],
+    };
+  }
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(config: Config, sql: Sql, logger: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        CqrsModule.forRoot(),
+        CoreModule.forRoot(config, sql, logger),
+        IngestModule,
+        ProjectionsModule,
+        RealtimeModule,
+        AdminModule,
+        ObservabilityModule,
       ],
     };
   }

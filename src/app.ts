@@ -63,3 +63,10 @@ export async function createApp(
   app.enableShutdownHooks();
   return { app, sql, logger };
 }
+
+/** Listens on `host:port` (0: any free port) and returns the port actually bound. */
+export async function listen(paywire: PaywireApp, port: number, host: string): Promise<number> {
+  await paywire.app.listen({ port, host });
+  const address = paywire.app.getHttpServer().address();
+  return typeof address === 'object' && address ? address.port : port;
+}

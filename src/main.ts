@@ -4,18 +4,17 @@
  */
 import { ConfigError, loadConfig } from './config/config.js';
 import { CatalogError } from './billing/catalog.js';
-import { createApp } from './app.js';
+import { createApp, listen } from './app.js';
 
 export async function serve(): Promise<void> {
   const config = loadConfig();
-  const { app } = await createApp(config);
-  await app.listen({ port: config.port, host: config.host });
-  const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`;
+  const port = await listen(await createApp(config), config.port, config.host);
+  const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
   const lines = [
     `Paywire is listening on ${url}`,
     `  database:        ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}`}`,
     `  webhook:         POST ${url}/webhooks/stripe`,
-    `  Stripe CLI:      stripe listen --forward-to localhost:${config.port}/webhooks/stripe`,
+    `  Stripe CLI:      stripe listen --forward-to localhost:${port}/webhooks/stripe`,
   ];
   if (config.generatedSecrets.length > 0) {
     lines.push(

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { openDatabase, type Sql } from '../src/database/database.js';
-import { EventLog, type EventToAppend } from '../src/event-log/event-log.js';
+import { EventLog, readEventsAfter, type EventToAppend } from '../src/event-log/event-log.js';
 import { eventToAppend } from '../src/ingest/stripe-webhook.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { uid } from './support/stripe.js';
@@ -57,7 +57,7 @@ it('is read in position order without gaps while several instances append concur
   const seen: Array<{ id: string; position: number }> = [];
   let checkpoint = 0;
   while (writing || seen.length < total) {
-    const page = await logs[0].readAfter(checkpoint, 100);
+    const page = await readEventsAfter(connections[0], checkpoint, 100);
     for (const row of page) {
       expect(row.position).toBeGreaterThan(checkpoint);
       seen.push({ id: row.id, position: row.position });

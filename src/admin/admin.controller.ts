@@ -17,6 +17,7 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
+import { OUTCOMES } from '../billing/event-types.js';
 import { SQL, type Sql } from '../database/database.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
 import { ReplayService } from '../projections/replay.js';
@@ -38,7 +39,6 @@ const id = z.string().regex(/^[A-Za-z0-9_-]{1,255}$/);
 const limit = z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE);
 const cursor = z.string().max(1000).optional();
 const instant = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
-const OUTCOMES = ['pending', 'applied', 'stale', 'ignored', 'unlinked', 'failed'] as const;
 
 const customersQuery = z.object({
   email: z.string().max(320).optional(),

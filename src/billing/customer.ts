@@ -4,6 +4,7 @@
  * all call `foldCustomer`/`evolveCustomer`, so they cannot disagree. Each event also gets an outcome:
  * `applied`, `stale` (a terminal snapshot it may not undo), or `ignored` (a type the fold does not handle).
  */
+import { isCustomerEventType, type CustomerEventType } from './event-types.js';
 import { dataObject, idOf, type LoggedEvent, type Outcome, type StripeObject } from './events.js';
 import { sortForFold } from './fold-order.js';
 
@@ -84,15 +85,6 @@ export function emptyCustomer(customerId: string): CustomerState {
     lastCreated: 0,
   };
 }
-
-const SUBSCRIPTION_SNAPSHOTS = new Set([
-  'customer.subscription.created',
-  'customer.subscription.updated',
-  'customer.subscription.deleted',
-  'customer.subscription.paused',
-  'customer.subscription.resumed',
-  'customer.subscription.pending_update_applied',
-]);
 
 const TERMINAL_SUBSCRIPTION_STATUSES = new Set(['canceled', 'incomplete_expired']);
 
@@ -265,11 +257,16 @@ function onEntitlementSummary(state: CustomerState, object: StripeObject): Evolu
 
 const notableOnly: Handler = (state) => applied(state);
 
-const HANDLERS: Record<string, Handler> = {
+const HANDLERS = {
   'customer.created': onCustomer,
   'customer.updated': onCustomer,
   'customer.deleted': onCustomer,
-  ...Object.fromEntries([...SUBSCRIPTION_SNAPSHOTS].map((type) => [type, onSubscription])),
+  'customer.subscription.created': onSubscription,
+  'customer.subscription.updated': onSubscription,
+  'customer.subscription.deleted': onSubscription,
+  'customer.subscription.paused': onSubscription,
+  'customer.subscription.resumed': onSubscription,
+  'customer.subscription.pending_update_applied': onSubscription,
   'customer.subscription.trial_will_end': notableOnly,
   'invoice.paid': onInvoice('ok'),
   'invoice.payment_succeeded': onInvoice('ok'),
@@ -282,14 +279,7 @@ const HANDLERS: Record<string, Handler> = {
   'checkout.session.async_payment_failed': onAsyncPayment('failed'),
   'charge.refunded': onRefund,
   'entitlements.active_entitlement_summary.updated': onEntitlementSummary,
-};
-
-/** Event types whose effect is on one customer's state. */
-export const CUSTOMER_EVENT_TYPES: readonly string[] = Object.keys(HANDLERS);
-
-function isCustomerEventType(type: string): boolean {
-  return type in HANDLERS;
-}
+} satisfies Record<CustomerEventType, Handler>;
 
 export const UNLINKED_REASON = 'no customer on the event or its linked objects';
 
@@ -311,8 +301,8 @@ export function evolveCustomer(state: CustomerState, event: LoggedEvent): Evolut
     version: Math.max(state.version, event.position),
     lastCreated: Math.max(state.lastCreated, event.created),
   };
-  const handler = HANDLERS[event.type];
-  if (!handler) return { state: tracked, outcome: 'ignored' };
+  if (!isCustomerEventType(event.type)) return { state: tracked, outcome: 'ignored' };
+  const handler: Handler = HANDLERS[event.type];
   try {
     return handler(tracked, dataObject(event), event);
   } catch (error) {

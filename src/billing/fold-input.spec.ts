@@ -5,11 +5,12 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { CUSTOMER_EVENT_TYPES, foldCustomer } from './customer.js';
+import { foldCustomer } from './customer.js';
+import { CUSTOMER_EVENT_TYPES, PRODUCT_EVENT_TYPES } from './event-types.js';
 import type { EventPayload, LoggedEvent } from './events.js';
 import { foldInput } from './fold-input.js';
 import { notableEvent } from './notable.js';
-import { PRODUCT_EVENT_TYPES, evolveProducts } from './products.js';
+import { evolveProducts } from './products.js';
 import { routeEvent } from './routing.js';
 
 const scalar = fc.oneof(

@@ -2,9 +2,20 @@
  * Notable events: the ones a customer-facing page wants to hear about as they happen (SPEC section 6,
  * `…/events` topics), each with a one-line summary. Everything else changes state silently.
  */
+import { isCustomerEventType, type CustomerEventType } from './event-types.js';
 import { dataObject, type LoggedEvent } from './events.js';
 
-const SUMMARIES: Record<string, (status: unknown) => string> = {
+/** Every customer event type says whether it is notable (a summary) or changes state silently (null). */
+const SUMMARIES: Record<CustomerEventType, ((status: unknown) => string) | null> = {
+  'customer.created': null,
+  'customer.updated': null,
+  'customer.deleted': null,
+  'customer.subscription.paused': null,
+  'customer.subscription.resumed': null,
+  'customer.subscription.pending_update_applied': null,
+  'checkout.session.async_payment_failed': null,
+  'charge.refunded': null,
+  'entitlements.active_entitlement_summary.updated': null,
   'checkout.session.completed': () => 'Checkout completed',
   'checkout.session.async_payment_succeeded': () => 'Payment succeeded',
   'invoice.paid': () => 'Payment succeeded',
@@ -27,7 +38,7 @@ export interface NotableEvent {
 }
 
 export function notableEvent(event: LoggedEvent): NotableEvent | null {
-  const summarise = SUMMARIES[event.type];
+  const summarise = isCustomerEventType(event.type) ? SUMMARIES[event.type] : null;
   if (!summarise) return null;
   return {
     id: event.id,

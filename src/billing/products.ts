@@ -4,18 +4,9 @@
  * customer, so they are folded on their own and joined with a customer's state when it is viewed.
  */
 import { dataObject, type LoggedEvent } from './events.js';
+import { sortForFold } from './fold-order.js';
 
 export type ProductFeatures = Record<string, string[]>;
-
-export const PRODUCT_EVENT_TYPES: readonly string[] = [
-  'product.created',
-  'product.updated',
-  'product.deleted',
-];
-
-export function isProductEventType(type: string): boolean {
-  return PRODUCT_EVENT_TYPES.includes(type);
-}
 
 export function parseFeatureList(value: unknown): string[] {
   if (typeof value !== 'string') return [];
@@ -37,4 +28,12 @@ export function evolveProducts(products: ProductFeatures, event: LoggedEvent): P
   if (event.type === 'product.deleted') return others;
   const features = parseFeatureList((product.metadata as Record<string, unknown> | undefined)?.features);
   return features.length ? { ...others, [product.id]: features } : others;
+}
+
+/** Folds product events in fold order (SPEC section 3), as the customer fold does its events. */
+export function foldProducts(events: readonly LoggedEvent[]): ProductFeatures {
+  return sortForFold(events).reduce<ProductFeatures>(
+    (products, { event }) => evolveProducts(products, event),
+    {},
+  );
 }

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
+import { stripeEventEnvelope } from './stripe-event.js';
 
 export const SCENARIOS = ['lifecycle', 'purchase', 'dispute', 'dunning', 'many'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -25,17 +26,16 @@ class Timeline {
   /** Adds an event `gap` seconds after the previous one (0: the same second, as Stripe often does). */
   add(type: string, object: Record<string, unknown>, gap = 1, previous?: Record<string, unknown>): void {
     this.at += gap;
-    this.events.push({
-      id: id('evt'),
-      object: 'event',
-      api_version: '2026-07-29.dahlia',
-      created: this.at,
-      livemode: false,
-      pending_webhooks: 1,
-      request: { id: id('req'), idempotency_key: null },
-      type,
-      data: { object, ...(previous ? { previous_attributes: previous } : {}) },
-    } as unknown as Stripe.Event);
+    this.events.push(
+      stripeEventEnvelope({
+        id: id('evt'),
+        type,
+        created: this.at,
+        object,
+        previous,
+        request: { id: id('req'), idempotency_key: null },
+      }),
+    );
   }
 
   get now(): number {

@@ -52,12 +52,12 @@ const MAX_BATCH = 500;
 export class EventLog {
   private pending: PendingAppend[] = [];
   private flushing = false;
-  private readonly listeners: Array<(positions: number[]) => void> = [];
+  private readonly listeners: Array<() => void> = [];
 
   constructor(private readonly sql: Sql) {}
 
-  /** Called after each commit with the positions it stored. */
-  onAppended(listener: (positions: number[]) => void): void {
+  /** Called after each commit that stored at least one new event. */
+  onAppended(listener: () => void): void {
     this.listeners.push(listener);
   }
 
@@ -100,22 +100,7 @@ export class EventLog {
       answered.add(event.id);
       resolve(first ? { duplicate: false, position } : { duplicate: true, position: null });
     }
-    if (stored.size > 0) {
-      const positions = [...stored.values()].sort((a, b) => a - b);
-      for (const listener of this.listeners) listener(positions);
-    }
-  }
-
-  /** Events after `position`, in position order. Positions commit in order, so this never skips one. */
-  readAfter(position: number, limit: number): Promise<LoggedEvent[]> {
-    return readEventsAfter(this.sql, position, limit);
-  }
-
-  async head(): Promise<number> {
-    const [row] = await this.sql.query<{ head: string | number | null }>(
-      `SELECT max(position) AS head FROM stripe_events`,
-    );
-    return Number(row?.head ?? 0);
+    if (stored.size > 0) for (const listener of this.listeners) listener();
   }
 }
 

@@ -1,13 +1,13 @@
 /**
- * The live projector: keeps the projection tables at the head of the log. It wakes when the log grows
- * (a `StripeEventsAppended` on the event bus) and every second as a safety net (events appended by
+ * The live projector: keeps the projection tables at the head of the log. It wakes when this instance's
+ * event log commits an append, and every second as a safety net (events appended by
  * another instance, or a batch that failed). Each batch reads the log after a durable checkpoint, folds
  * it and writes the tables, the events' outcomes and the new checkpoint in one transaction, holding the
  * checkpoint row's lock: a crash at any point loses nothing and applies nothing twice, and two instances
  * (or a replay's final swap) never project the same events at once.
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { EventBus, EventsHandler, type IEventHandler } from '@nestjs/cqrs';
+import { EventBus } from '@nestjs/cqrs';
 import type { Catalog } from '../billing/catalog.js';
 import { SQL, type Sql } from '../database/database.js';
 import { EventLog, readEventsAfter } from '../event-log/event-log.js';
@@ -15,7 +15,7 @@ import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
 import { notableEvent } from '../billing/notable.js';
-import { CustomerStateChanged, NotableEventProjected, StripeEventsAppended } from './messages.js';
+import { CustomerStateChanged, NotableEventProjected } from './messages.js';
 import { projectBatch } from './project-batch.js';
 import { LIVE_TABLES, readCheckpoint, writeCheckpoint } from './projection-store.js';
 
@@ -39,7 +39,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   ) {}
 
   onApplicationBootstrap(): void {
-    this.eventLog.onAppended((positions) => this.eventBus.publish(new StripeEventsAppended(positions)));
+    this.eventLog.onAppended(() => this.wake());
     this.timer = setInterval(() => this.wake(), SAFETY_INTERVAL_MS);
     this.timer.unref();
     this.wake();
@@ -133,14 +133,5 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
          FROM projector_checkpoints c WHERE c.name = 'billing'`,
     );
     return { checkpoint: Number(row.checkpoint), behind: Number(row.behind) };
-  }
-}
-
-@EventsHandler(StripeEventsAppended)
-export class WakeProjectorOnAppend implements IEventHandler<StripeEventsAppended> {
-  constructor(private readonly projector: BillingProjector) {}
-
-  handle(): void {
-    this.projector.wake();
   }
 }

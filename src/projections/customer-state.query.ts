@@ -8,7 +8,7 @@ import type { Catalog } from '../billing/catalog.js';
 import { foldCustomer } from '../billing/customer.js';
 import { SQL, type Sql } from '../database/database.js';
 import { CATALOG } from './catalog.provider.js';
-import { foldProducts } from './project-batch.js';
+import { foldProducts } from '../billing/products.js';
 import { LIVE_TABLES, loadCustomerEvents, loadProductEvents } from './projection-store.js';
 
 @Injectable()

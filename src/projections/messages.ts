@@ -1,13 +1,10 @@
 /**
- * The messages on the @nestjs/cqrs event bus: the log says it grew, the projector says whose state
- * changed (after its transaction committed), the replay says it swapped in rebuilt tables.
+ * The messages on the @nestjs/cqrs event bus: the projector says whose state changed (after its
+ * transaction committed) and which notable events it applied, the replay says it swapped in rebuilt
+ * tables. The realtime module listens.
  */
 import type { BillingState } from '../billing/billing-state.js';
 import type { NotableEvent } from '../billing/notable.js';
-
-export class StripeEventsAppended {
-  constructor(public readonly positions: readonly number[]) {}
-}
 
 export class CustomerStateChanged {
   constructor(public readonly state: BillingState) {}

@@ -21,8 +21,8 @@ import {
   type CustomerState,
 } from '../billing/customer.js';
 import type { LoggedEvent } from '../billing/events.js';
-import { sortForFold } from '../billing/fold-order.js';
-import { evolveProducts, isProductEventType, type ProductFeatures } from '../billing/products.js';
+import { isProductEventType } from '../billing/event-types.js';
+import { foldProducts } from '../billing/products.js';
 import { routeLoggedEvent } from '../billing/routing.js';
 import type { SqlExecutor } from '../database/database.js';
 import {
@@ -46,13 +46,6 @@ export interface BatchResult {
   /** The new state of every customer this batch changed, for publishing after the commit. */
   changed: BillingState[];
   outcomes: OutcomeUpdate[];
-}
-
-export function foldProducts(events: readonly LoggedEvent[]): ProductFeatures {
-  return sortForFold(events).reduce<ProductFeatures>(
-    (products, { event }) => evolveProducts(products, event),
-    {},
-  );
 }
 
 /**

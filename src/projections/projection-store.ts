@@ -4,6 +4,7 @@
  */
 import type { BillingState } from '../billing/billing-state.js';
 import type { CustomerState } from '../billing/customer.js';
+import { PRODUCT_EVENT_TYPES } from '../billing/event-types.js';
 import type { LoggedEvent, Outcome } from '../billing/events.js';
 import type { ProductFeatures } from '../billing/products.js';
 import type { SqlExecutor } from '../database/database.js';
@@ -83,12 +84,12 @@ export async function loadProductEvents(
   const rows =
     'upTo' in bound
       ? await tx.query<EventRow>(
-          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE type LIKE 'product.%' AND position <= $1 ORDER BY position`,
-          [bound.upTo],
+          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE type = ANY($2) AND position <= $1 ORDER BY position`,
+          [bound.upTo, PRODUCT_EVENT_TYPES],
         )
       : await tx.query<EventRow>(
-          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE type LIKE 'product.%' AND created <= to_timestamp($1) ORDER BY position`,
-          [bound.asOf],
+          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE type = ANY($2) AND created <= to_timestamp($1) ORDER BY position`,
+          [bound.asOf, PRODUCT_EVENT_TYPES],
         );
   return rows.map(toLoggedEvent);
 }

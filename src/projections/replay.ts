@@ -19,16 +19,12 @@ import { CATALOG } from './catalog.provider.js';
 import { ProjectionsRebuilt } from './messages.js';
 import { projectBatch } from './project-batch.js';
 import { billingState, type BillingState } from '../billing/billing-state.js';
-import {
-  CUSTOMER_EVENT_TYPES,
-  UNLINKED_REASON,
-  foldCustomer,
-  type CustomerState,
-} from '../billing/customer.js';
+import { UNLINKED_REASON, foldCustomer, type CustomerState } from '../billing/customer.js';
+import { CUSTOMER_EVENT_TYPES, PRODUCT_EVENT_TYPES } from '../billing/event-types.js';
 import type { LoggedEvent, Outcome } from '../billing/events.js';
 import { FOLD_INPUT_VERSION, foldInput } from '../billing/fold-input.js';
-import { PRODUCT_EVENT_TYPES, type ProductFeatures } from '../billing/products.js';
-import { foldProducts } from './project-batch.js';
+import type { ProductFeatures } from '../billing/products.js';
+import { foldProducts } from '../billing/products.js';
 import {
   PROJECTION_TABLES,
   loadProductEvents,

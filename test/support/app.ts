@@ -1,5 +1,5 @@
 /** Starts the real application on a real port (0: any free one) against a test database. */
-import { createApp, type PaywireApp } from '../../src/app.js';
+import { createApp, listen, type PaywireApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import type { Logger } from '../../src/logging/logger.js';
 import { BillingProjector } from '../../src/projections/billing.projector.js';
@@ -41,9 +41,7 @@ export async function startApp(
     ...env,
   });
   const paywire = await createApp(config, options);
-  await paywire.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = paywire.app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const port = await listen(paywire, 0, '127.0.0.1');
   const url = `http://127.0.0.1:${port}`;
   const projector = paywire.app.get(BillingProjector);
   const deliver = async (...events: Stripe.Event[]) => {

@@ -3,6 +3,7 @@
  * (`Stripe.webhooks.generateTestHeaderString`), then sent over real HTTP.
  */
 import Stripe from 'stripe';
+import { stripeEventEnvelope } from '../../src/cli/stripe-event.js';
 
 let counter = 0;
 export const uid = (prefix: string) =>
@@ -15,17 +16,13 @@ export function stripeEvent<T extends Stripe.Event>(
   object: DeepPartial<T['data']['object']> & { id: string; object: string },
   options: { id?: string; created?: number; previous?: Record<string, unknown> } = {},
 ): T {
-  return {
+  return stripeEventEnvelope({
     id: options.id ?? uid('evt'),
-    object: 'event',
-    api_version: '2026-07-29.dahlia',
-    created: options.created ?? Math.floor(Date.now() / 1000),
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: null, idempotency_key: null },
     type,
-    data: { object, ...(options.previous ? { previous_attributes: options.previous } : {}) },
-  } as unknown as T;
+    created: options.created ?? Math.floor(Date.now() / 1000),
+    object,
+    previous: options.previous,
+  }) as T;
 }
 
 export function sign(body: string, secret: string, timestamp?: number): string {
