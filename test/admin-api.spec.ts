@@ -137,6 +137,37 @@ describe('lists and filters', () => {
   });
 });
 
+it("shows an event routed to the customer through a link in the customer's trail", async () => {
+  const carol = uid('cus');
+  const paymentIntent = uid('pi');
+  await app.deliverFolded(
+    stripeEvent('customer.created', { id: carol, object: 'customer' }, { created: 1_790_000_000 }),
+    stripeEvent(
+      'checkout.session.completed',
+      {
+        id: uid('cs'),
+        object: 'checkout.session',
+        customer: carol,
+        mode: 'payment',
+        payment_status: 'paid',
+        payment_intent: paymentIntent,
+      },
+      { created: 1_790_000_001 },
+    ),
+    stripeEvent(
+      'charge.dispute.created',
+      { id: uid('dp'), object: 'dispute', payment_intent: paymentIntent },
+      { created: 1_790_000_002 },
+    ),
+  );
+  const trail = (await get(`/admin/customers/${carol}/events`)).body.data as Array<Record<string, string>>;
+  expect(trail.map((e) => [e.type, e.customerId, e.outcome])).toEqual([
+    ['customer.created', carol, 'applied'],
+    ['checkout.session.completed', carol, 'applied'],
+    ['charge.dispute.created', carol, 'applied'],
+  ]);
+});
+
 it('pages through the log without skipping or repeating a row while events keep arriving', async () => {
   const before = new Set<string>();
   for (let cursor: string | null = null, first = true; first || cursor; first = false) {

@@ -4,10 +4,9 @@
  * admin pages never make a row repeat or disappear. The cursor is opaque to clients (base64url JSON).
  */
 import type { BillingState } from '../billing/billing-state.js';
-import type { LoggedEvent } from '../billing/events.js';
 import { sortForFold } from '../billing/fold-order.js';
 import type { SqlExecutor } from '../database/database.js';
-import { toLoggedEvent, type EventRow } from '../event-log/event-log.js';
+import { LIVE_TABLES, loadCustomerEvents } from '../projections/projection-store.js';
 
 export interface Page<T> {
   data: T[];
@@ -244,18 +243,17 @@ export async function findEvent(
   return row ? { ...toSummary(row), payload: row.payload } : null;
 }
 
-/** The customer's events in fold order (SPEC section 3), each with its outcome and fold key. */
+/**
+ * The customer's events in fold order (SPEC section 3), each with its outcome and fold key: the same read
+ * of the customer's events the projector folds (`loadCustomerEvents`), then their log rows by id.
+ */
 export async function customerTrail(db: SqlExecutor, customerId: string) {
-  const columns = `${SUMMARY_COLUMNS}, extract(epoch FROM e.created)::bigint AS created_seconds, e.payload`;
-  const rows = await db.query<EventSummaryRow & EventRow>(
-    `SELECT ${columns} FROM stripe_events e LEFT JOIN billing_event_routes r ON false WHERE e.customer_id = $1
-     UNION ALL
-     SELECT ${columns} FROM billing_event_routes r JOIN stripe_events e ON e.id = r.event_id WHERE r.customer_id = $1`,
-    [customerId],
+  const events = await loadCustomerEvents(db, LIVE_TABLES, customerId, { upTo: Number.MAX_SAFE_INTEGER });
+  const rows = await db.query<EventSummaryRow>(
+    `SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN billing_event_routes r ON r.event_id = e.id
+      WHERE e.id = ANY($1)`,
+    [events.map((event) => event.id)],
   );
   const byId = new Map(rows.map((row) => [row.id, row]));
-  const events: LoggedEvent[] = rows.map((row) =>
-    toLoggedEvent({ ...row, created: (row as unknown as { created_seconds: string }).created_seconds }),
-  );
   return sortForFold(events).map(({ event, key }) => ({ ...toSummary(byId.get(event.id)!), foldKey: key }));
 }
