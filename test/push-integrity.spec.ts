@@ -10,7 +10,14 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { MqttTokens } from '../src/realtime/mqtt-tokens.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { closeMqttClients, connectMqtt, mintToken, recordMessages, subscribe } from './support/mqtt.js';
+import {
+  closeMqttClients,
+  connectMqtt,
+  mintToken,
+  nextMessage,
+  recordMessages,
+  subscribe,
+} from './support/mqtt.js';
 import { stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 import { until } from './support/until.js';
 
@@ -105,4 +112,22 @@ it('gives an admin on billing/# the final state of each of 20 customers updated 
     expect(versions).toEqual([...versions].sort((a, b) => a - b));
   }
   expect(received.filter((m) => m.topic.endsWith('/events')).length).toBeGreaterThanOrEqual(20);
+});
+
+it('gives a subscriber the stored state after a restart, when retained messages were only in memory', async () => {
+  const customer = uid('cus');
+  const topic = `billing/customers/${customer}/state`;
+  await app.deliverFolded(
+    stripeEvent('customer.created', { id: customer, object: 'customer', email: `${customer}@example.com` }),
+  );
+  // The browsers' connections end with the server they were on, as they would in a real restart.
+  closeMqttClients();
+  await app.close();
+  app = await startApp(db);
+  wsUrl = `${app.url.replace('http', 'ws')}/mqtt`;
+  const grant = await mintToken(app.url, { customerId: customer });
+  const client = await connectMqtt(wsUrl, grant.token, grant.clientId);
+  const state = nextMessage(client, topic);
+  expect(await subscribe(client, topic)).toBe(1);
+  expect((await state).payload).toMatchObject({ customerId: customer, email: `${customer}@example.com` });
 });

@@ -1,6 +1,7 @@
 /**
- * Reading a customer's billing state: the current projection, or the state as of a past instant, folded
- * from the log with the same billing core the projector uses (SPEC section 4, `?asOf=`).
+ * Reading customers' billing state: the current projection (one customer, or a page of them), or the
+ * state as of a past instant, folded from the log with the same billing core the projector uses (SPEC
+ * section 4, `?asOf=`).
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { billingState, type BillingState } from '../billing/billing-state.js';
@@ -24,6 +25,15 @@ export class CustomerStateQuery {
       [customerId],
     );
     return row?.view ?? null;
+  }
+
+  /** A page of current states in customer id order, after `afterCustomerId` ('' for the first page). */
+  async page(afterCustomerId: string, limit: number): Promise<BillingState[]> {
+    const rows = await this.sql.query<{ view: BillingState }>(
+      `SELECT view FROM billing_customers WHERE customer_id > $1 ORDER BY customer_id LIMIT $2`,
+      [afterCustomerId, limit],
+    );
+    return rows.map((row) => row.view);
   }
 
   /** The state folded from the customer's events with `created` at or before `asOf`. */

@@ -22,9 +22,9 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { BillingState } from '../billing/billing-state.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { SQL, type Sql } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
+import { CustomerStateQuery } from '../projections/customer-state.query.js';
 import { CustomerStateChanged, NotableEventProjected, ProjectionsRebuilt } from '../projections/messages.js';
 import { MqttTokens } from './mqtt-tokens.js';
 import { OrderedPublisher } from './ordered-publisher.js';
@@ -65,7 +65,7 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    @Inject(SQL) private readonly sql: Sql,
+    private readonly states: CustomerStateQuery,
     private readonly adapterHost: HttpAdapterHost,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
@@ -137,13 +137,10 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
     let after = '';
     for (;;) {
       const started = performance.now();
-      const rows = await this.sql.query<{ customer_id: string; view: BillingState }>(
-        `SELECT customer_id, view FROM billing_customers WHERE customer_id > $1 ORDER BY customer_id LIMIT 100`,
-        [after],
-      );
-      if (rows.length === 0) return;
-      for (const row of rows) this.publishState(row.view);
-      after = rows[rows.length - 1].customer_id;
+      const states = await this.states.page(after, 100);
+      if (states.length === 0) return;
+      for (const state of states) this.publishState(state);
+      after = states[states.length - 1].customerId;
       await sleep(2 * (performance.now() - started));
     }
   }

@@ -3,6 +3,7 @@
  * notable events to it, browser tokens, and the demo page.
  */
 import { Module } from '@nestjs/common';
+import { ProjectionsModule } from '../projections/projections.module.js';
 import {
   BillingBroker,
   PushCustomerState,
@@ -13,6 +14,7 @@ import { DemoController } from './demo.controller.js';
 import { TokensController } from './tokens.controller.js';
 
 @Module({
+  imports: [ProjectionsModule],
   controllers: [TokensController, DemoController],
   providers: [BillingBroker, PushCustomerState, PushNotableEvent, RepublishAfterReplay],
   exports: [BillingBroker],
