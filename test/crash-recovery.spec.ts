@@ -12,7 +12,8 @@ import { billingState, type BillingState } from '../src/billing/billing-state.js
 import { parseCatalog } from '../src/billing/catalog.js';
 import { foldCustomer } from '../src/billing/customer.js';
 import { openDatabase } from '../src/database/database.js';
-import { LIVE_TABLES, loadCustomerEvents } from '../src/projections/projection-store.js';
+import { customerEvents } from '../src/event-log/log-reads.js';
+import { LIVE_TABLES } from '../src/projections/projection-store.js';
 import { ADMIN_KEY, WEBHOOK_SECRET } from './support/app.js';
 import { serverProcess, type ServerProcess } from './support/server-process.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -157,7 +158,7 @@ it('loses nothing acknowledged and applies nothing twice when killed mid-stream'
     expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
     let folded = 0;
     for (const customer of customers) {
-      const log = await loadCustomerEvents(sql, LIVE_TABLES, customer, { upTo: Number.MAX_SAFE_INTEGER });
+      const log = await customerEvents(sql, LIVE_TABLES.routes, customer, { upTo: Number.MAX_SAFE_INTEGER });
       if (log.length === 0) continue;
       folded++;
       expect(billingState(foldCustomer(customer, log).state, catalog, {})).toEqual(live.get(customer));

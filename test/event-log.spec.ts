@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { openDatabase, type Sql } from '../src/database/database.js';
-import { EventLog, readEventsAfter, type EventToAppend } from '../src/event-log/event-log.js';
+import { EventLog, type EventToAppend } from '../src/event-log/event-log.js';
+import { readEventsAfter } from '../src/event-log/log-reads.js';
 import { eventToAppend } from '../src/ingest/stripe-webhook.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { uid } from './support/stripe.js';

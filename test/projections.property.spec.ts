@@ -15,7 +15,8 @@ import { foldCustomer } from '../src/billing/customer.js';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { sendEvent, stripeEvent, uid } from './support/stripe.js';
-import { LIVE_TABLES, loadCustomerEvents } from '../src/projections/projection-store.js';
+import { customerEvents } from '../src/event-log/log-reads.js';
+import { LIVE_TABLES } from '../src/projections/projection-store.js';
 
 const CATALOG = {
   prices: { price_basic: ['basic'], price_pro: ['basic', 'pro'] },
@@ -189,7 +190,7 @@ const runArb = fc.record({
 /** The fold of the customer's sorted log; undefined when no event reached the customer. */
 async function expectedState(customerId: string): Promise<BillingState | undefined> {
   const catalog = parseCatalog(JSON.stringify(CATALOG), 'catalog.json');
-  const events = await loadCustomerEvents(app.sql, LIVE_TABLES, customerId, {
+  const events = await customerEvents(app.sql, LIVE_TABLES.routes, customerId, {
     upTo: Number.MAX_SAFE_INTEGER,
   });
   if (events.length === 0) return undefined;

@@ -6,7 +6,8 @@
 import type { BillingState } from '../billing/billing-state.js';
 import { sortForFold } from '../billing/fold-order.js';
 import type { SqlExecutor } from '../database/database.js';
-import { LIVE_TABLES, loadCustomerEvents } from '../projections/projection-store.js';
+import { customerEvents } from '../event-log/log-reads.js';
+import { LIVE_TABLES } from '../projections/projection-store.js';
 
 export interface Page<T> {
   data: T[];
@@ -245,10 +246,10 @@ export async function findEvent(
 
 /**
  * The customer's events in fold order (SPEC section 3), each with its outcome and fold key: the same read
- * of the customer's events the projector folds (`loadCustomerEvents`), then their log rows by id.
+ * of the customer's events the projector folds (`customerEvents`), then their log rows by id.
  */
 export async function customerTrail(db: SqlExecutor, customerId: string) {
-  const events = await loadCustomerEvents(db, LIVE_TABLES, customerId, { upTo: Number.MAX_SAFE_INTEGER });
+  const events = await customerEvents(db, LIVE_TABLES.routes, customerId, { upTo: Number.MAX_SAFE_INTEGER });
   const rows = await db.query<EventSummaryRow>(
     `SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN billing_event_routes r ON r.event_id = e.id
       WHERE e.id = ANY($1)`,

@@ -10,7 +10,6 @@
  * so positions become visible in increasing order even with several Paywire instances, and a reader that
  * follows `position` cannot skip an event that commits late.
  */
-import type { LoggedEvent } from '../billing/events.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 import type { Sql, SqlExecutor } from '../database/database.js';
 
@@ -102,41 +101,6 @@ export class EventLog {
     }
     if (stored.size > 0) for (const listener of this.listeners) listener();
   }
-}
-
-export interface EventRow {
-  id: string;
-  type: string;
-  created: string | number;
-  position: string | number;
-  payload: LoggedEvent['payload'];
-  received_at?: string | number;
-}
-
-/** Reads the log after `position` through any executor (the projector reads inside its transaction). */
-export async function readEventsAfter(
-  db: SqlExecutor,
-  position: number,
-  limit: number,
-): Promise<LoggedEvent[]> {
-  const rows = await db.query<EventRow>(
-    `SELECT id, type, extract(epoch FROM created)::bigint AS created, position, payload,
-            (extract(epoch FROM received_at) * 1000)::bigint AS received_at
-       FROM stripe_events WHERE position > $1 ORDER BY position LIMIT $2`,
-    [position, limit],
-  );
-  return rows.map(toLoggedEvent);
-}
-
-export function toLoggedEvent(row: EventRow): LoggedEvent {
-  return {
-    id: row.id,
-    type: row.type,
-    created: Number(row.created),
-    position: Number(row.position),
-    payload: row.payload,
-    ...(row.received_at !== undefined ? { receivedAt: Number(row.received_at) } : {}),
-  };
 }
 
 /** SQLSTATE class 22: the row itself is bad, not the database. */

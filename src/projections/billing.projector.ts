@@ -10,7 +10,8 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { EventBus } from '@nestjs/cqrs';
 import type { Catalog } from '../billing/catalog.js';
 import { SQL, type Sql } from '../database/database.js';
-import { EventLog, readEventsAfter } from '../event-log/event-log.js';
+import { EventLog } from '../event-log/event-log.js';
+import { eventsAfterCount, readEventsAfter } from '../event-log/log-reads.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
@@ -128,10 +129,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   }
 
   async lag(): Promise<{ checkpoint: number; behind: number }> {
-    const [row] = await this.sql.query<{ checkpoint: string | number; behind: string | number }>(
-      `SELECT c.position AS checkpoint, (SELECT count(*) FROM stripe_events WHERE position > c.position) AS behind
-         FROM projector_checkpoints c WHERE c.name = 'billing'`,
-    );
-    return { checkpoint: Number(row.checkpoint), behind: Number(row.behind) };
+    const checkpoint = await readCheckpoint(this.sql, false);
+    return { checkpoint, behind: await eventsAfterCount(this.sql, checkpoint) };
   }
 }

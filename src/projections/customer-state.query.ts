@@ -10,7 +10,8 @@ import { foldCustomer } from '../billing/customer.js';
 import { SQL, type Sql } from '../database/database.js';
 import { CATALOG } from './catalog.provider.js';
 import { foldProducts } from '../billing/products.js';
-import { LIVE_TABLES, loadCustomerEvents, loadProductEvents } from './projection-store.js';
+import { customerEvents, productEvents } from '../event-log/log-reads.js';
+import { LIVE_TABLES } from './projection-store.js';
 
 @Injectable()
 export class CustomerStateQuery {
@@ -39,9 +40,9 @@ export class CustomerStateQuery {
   /** The state folded from the customer's events with `created` at or before `asOf`. */
   async asOf(customerId: string, asOf: Date): Promise<BillingState | null> {
     const seconds = Math.floor(asOf.getTime() / 1000);
-    const events = await loadCustomerEvents(this.sql, LIVE_TABLES, customerId, { asOf: seconds });
+    const events = await customerEvents(this.sql, LIVE_TABLES.routes, customerId, { asOf: seconds });
     if (events.length === 0) return null;
-    const products = foldProducts(await loadProductEvents(this.sql, { asOf: seconds }));
+    const products = foldProducts(await productEvents(this.sql, { asOf: seconds }));
     return billingState(foldCustomer(customerId, events).state, this.catalog, products);
   }
 }

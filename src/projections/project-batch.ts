@@ -3,12 +3,13 @@
  * projector and the replay both call `projectBatch`, and it calls the billing core, so all three paths
  * produce the same state.
  *
- * Steps for each event, in log position order: route it to a customer (directly, or through a link an
- * earlier event made); then either evolve that customer's state (the event is newer than everything the
- * state reflects) or mark the customer for a re-fold from the log (the event is late, or shares a second
- * with what is already folded, where the causal rank may reorder it). A product event re-folds the product
- * features and re-derives the entitlements of every customer holding the product. The core marks an event
- * it cannot read `failed` and leaves the state as it was: a poison event does not stop the others.
+ * The steps (`BATCH_STEPS`), each over the whole batch in log position order: route each event to a
+ * customer (directly, or through a link an earlier event made); evolve that customer's state by the
+ * events newer than everything it reflects, or mark the customer for a re-fold from the log (the event is
+ * late, or shares a second with what is already folded, where the causal rank may reorder it); re-fold the
+ * marked customers; re-fold the product features on a product event and re-derive the entitlements of
+ * every customer holding a changed product. The core marks an event it cannot read `failed` and leaves
+ * the state as it was: a poison event does not stop the others.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { billingState, type BillingState } from '../billing/billing-state.js';
@@ -22,22 +23,20 @@ import {
 } from '../billing/customer.js';
 import type { LoggedEvent } from '../billing/events.js';
 import { isProductEventType } from '../billing/event-types.js';
-import { foldProducts } from '../billing/products.js';
+import { foldProducts, type ProductFeatures } from '../billing/products.js';
 import { routeLoggedEvent } from '../billing/routing.js';
 import type { SqlExecutor } from '../database/database.js';
+import { customerEvents, productEvents, unroutedEvents } from '../event-log/log-reads.js';
 import {
   addLinks,
   customersHoldingProducts,
-  loadCustomerEvents,
   loadCustomerStates,
-  loadProductEvents,
   loadProducts,
   resolveLinks,
   saveCustomers,
   saveOutcomes,
   routeEvents,
   saveProducts,
-  unroutedEvents,
   type OutcomeUpdate,
   type Tables,
 } from './projection-store.js';
@@ -57,6 +56,35 @@ function sameBilling(a: CustomerState, b: CustomerState): boolean {
   return isDeepStrictEqual(strip(a), strip(b));
 }
 
+/** What a batch works on, handed from step to step. */
+interface Batch {
+  tx: SqlExecutor;
+  tables: Tables;
+  events: readonly LoggedEvent[];
+  catalog: Catalog;
+  /** The position of the batch's last event: nothing after it is read. */
+  upTo: number;
+  inBatch: Set<string>;
+  /** Event id to customer, for the batch's events and for older ones a link made in it routes. */
+  routed: Map<string, string>;
+  /** Customers named by, or routed through links from, the batch's own events. */
+  customerIds: Set<string>;
+  states: Map<string, CustomerState>;
+  /** Customers re-folded from the log, with the late events that caused it. */
+  refold: Set<string>;
+  lateEvents: Map<string, string[]>;
+  products: ProductFeatures;
+  outcomes: Map<string, OutcomeUpdate>;
+}
+
+/** The steps of projecting a batch, in order, like Aedes's handlers: each reads and extends the batch. */
+const BATCH_STEPS: ReadonlyArray<(batch: Batch) => Promise<void>> = [
+  routeToCustomers,
+  evolveInLogOrder,
+  refoldLateCustomers,
+  applyProductFeatures,
+];
+
 export async function projectBatch(
   tx: SqlExecutor,
   tables: Tables,
@@ -64,14 +92,33 @@ export async function projectBatch(
   catalog: Catalog,
 ): Promise<BatchResult> {
   if (events.length === 0) return { changed: [], outcomes: [] };
-  const upTo = events[events.length - 1].position;
-  const outcomes = new Map<string, OutcomeUpdate>();
-  const routed = new Map<string, string>();
-  const customerIds = new Set<string>();
-  const inBatch = new Set(events.map((event) => event.id));
+  const batch: Batch = {
+    tx,
+    tables,
+    events,
+    catalog,
+    upTo: events[events.length - 1].position,
+    inBatch: new Set(events.map((event) => event.id)),
+    routed: new Map(),
+    customerIds: new Set(),
+    states: new Map(),
+    refold: new Set(),
+    lateEvents: new Map(),
+    products: {},
+    outcomes: new Map(),
+  };
+  for (const step of BATCH_STEPS) await step(batch);
+  return saveBatch(batch);
+}
 
-  // Route every event first: links made in this batch route later events of the same batch.
-  for (const event of events) {
+/**
+ * Routes every event before any is folded, in log order: links made in this batch route later events of
+ * the same batch, and older events that were waiting for such a link. What reaches no customer gets its
+ * outcome here (`unroutedOutcome`).
+ */
+async function routeToCustomers(batch: Batch): Promise<void> {
+  const { tx, tables, routed, outcomes } = batch;
+  for (const event of batch.events) {
     if (isProductEventType(event.type)) continue;
     const routing = routeLoggedEvent(event);
     let customerId = routing.customerId;
@@ -81,7 +128,7 @@ export async function projectBatch(
     }
     if (customerId && routing.links.length > 0) {
       const fresh = await addLinks(tx, tables, routing.links, customerId);
-      const waiting = fresh.length > 0 ? await unroutedEvents(tx, tables, fresh, upTo) : [];
+      const waiting = fresh.length > 0 ? await unroutedEvents(tx, tables.routes, fresh, event.position) : [];
       if (waiting.length > 0) {
         await routeEvents(
           tx,
@@ -94,17 +141,24 @@ export async function projectBatch(
     }
     if (customerId) {
       routed.set(event.id, customerId);
-      customerIds.add(customerId);
+      batch.customerIds.add(customerId);
     } else {
       outcomes.set(event.id, { id: event.id, ...unroutedOutcome(event.type), customerId: null });
     }
   }
+}
 
-  const states = await loadCustomerStates(tx, tables, [...customerIds]);
-  const refold = new Set<string>();
-  const lateEvents = new Map<string, string[]>();
-  for (const event of events) {
-    const customerId = routed.get(event.id);
+/**
+ * Evolves each customer's stored state by the batch's events that are newer than everything it reflects.
+ * An event at or before the state's latest second marks the customer for a re-fold instead: it is late,
+ * or shares a second with what is folded, where the causal rank may reorder it.
+ */
+async function evolveInLogOrder(batch: Batch): Promise<void> {
+  const { states, refold, lateEvents } = batch;
+  for (const [id, state] of await loadCustomerStates(batch.tx, batch.tables, [...batch.customerIds]))
+    states.set(id, state);
+  for (const event of batch.events) {
+    const customerId = batch.routed.get(event.id);
     if (!customerId) continue;
     const state = states.get(customerId) ?? emptyCustomer(customerId);
     if (refold.has(customerId) || (state.version > 0 && event.created <= state.lastCreated)) {
@@ -114,7 +168,7 @@ export async function projectBatch(
     }
     const evolution = evolveCustomer(state, event);
     states.set(customerId, evolution.state);
-    outcomes.set(event.id, {
+    batch.outcomes.set(event.id, {
       id: event.id,
       outcome: evolution.outcome,
       reason: evolution.reason ?? null,
@@ -122,24 +176,28 @@ export async function projectBatch(
     });
   }
   // Events routed through a link made in this batch may predate it: their customers are re-folded too.
-  for (const [eventId, customerId] of routed) {
-    if (!inBatch.has(eventId)) refold.add(customerId);
+  for (const [eventId, customerId] of batch.routed) {
+    if (!batch.inBatch.has(eventId)) refold.add(customerId);
   }
+}
 
-  for (const customerId of refold) {
+/** Re-folds each marked customer from the log, and records the late and newly linked events' outcomes. */
+async function refoldLateCustomers(batch: Batch): Promise<void> {
+  const { states, routed, inBatch } = batch;
+  for (const customerId of batch.refold) {
     const previous = states.get(customerId) ?? emptyCustomer(customerId);
-    const history = await loadCustomerEvents(tx, tables, customerId, { upTo });
+    const history = await customerEvents(batch.tx, batch.tables.routes, customerId, { upTo: batch.upTo });
     const fold = foldCustomer(customerId, history);
     states.set(customerId, fold.state);
     const unchanged = sameBilling(previous, fold.state);
     for (const event of history) {
-      const late = lateEvents.get(customerId)?.includes(event.id);
+      const late = batch.lateEvents.get(customerId)?.includes(event.id);
       const linkedNow = routed.get(event.id) === customerId && !inBatch.has(event.id);
       if (!late && !linkedNow) continue;
       const { outcome, reason } = fold.outcomes.get(event.id) ?? { outcome: 'ignored', reason: null };
       // An older event that changes nothing is stale for the rows it touches (SPEC section 3).
       const superseded = late && unchanged && outcome === 'applied';
-      outcomes.set(event.id, {
+      batch.outcomes.set(event.id, {
         id: event.id,
         outcome: superseded ? 'stale' : outcome,
         reason: superseded ? 'older than the state it would change' : reason,
@@ -147,32 +205,40 @@ export async function projectBatch(
       });
     }
   }
+}
 
-  // Product features apply to every customer holding the product, from that event on.
-  const productEvents = events.filter((event) => isProductEventType(event.type));
-  let products = await loadProducts(tx, tables);
+/**
+ * Product features apply to every customer holding the product, from that event on: a product event
+ * re-folds the features, and every holder of a changed product has its entitlements re-derived.
+ */
+async function applyProductFeatures(batch: Batch): Promise<void> {
+  const { tx, tables, states } = batch;
+  const productUpdates = batch.events.filter((event) => isProductEventType(event.type));
+  batch.products = await loadProducts(tx, tables);
+  if (productUpdates.length === 0) return;
   const reviewed = new Set(states.keys());
-  if (productEvents.length > 0) {
-    const next = foldProducts(await loadProductEvents(tx, { upTo }));
-    const changedProducts = [...new Set([...Object.keys(products), ...Object.keys(next)])].filter(
-      (id) => JSON.stringify(products[id] ?? []) !== JSON.stringify(next[id] ?? []),
-    );
-    products = next;
-    await saveProducts(tx, tables, products);
-    for (const event of productEvents)
-      outcomes.set(event.id, { id: event.id, outcome: 'applied', reason: null, customerId: null });
-    const holders = (await customersHoldingProducts(tx, tables, changedProducts)).filter(
-      (id) => !reviewed.has(id),
-    );
-    for (const [id, state] of await loadCustomerStates(tx, tables, holders)) states.set(id, state);
-  }
+  const previous = batch.products;
+  const next = foldProducts(await productEvents(tx, { upTo: batch.upTo }));
+  const changedProducts = [...new Set([...Object.keys(previous), ...Object.keys(next)])].filter(
+    (id) => JSON.stringify(previous[id] ?? []) !== JSON.stringify(next[id] ?? []),
+  );
+  batch.products = next;
+  await saveProducts(tx, tables, next);
+  for (const event of productUpdates)
+    batch.outcomes.set(event.id, { id: event.id, outcome: 'applied', reason: null, customerId: null });
+  const holders = (await customersHoldingProducts(tx, tables, changedProducts)).filter(
+    (id) => !reviewed.has(id),
+  );
+  for (const [id, state] of await loadCustomerStates(tx, tables, holders)) states.set(id, state);
+}
 
-  const changed = [...states.values()].map((state) => ({
+async function saveBatch(batch: Batch): Promise<BatchResult> {
+  const changed = [...batch.states.values()].map((state) => ({
     state,
-    view: billingState(state, catalog, products),
+    view: billingState(state, batch.catalog, batch.products),
   }));
-  await saveCustomers(tx, tables, changed);
-  const updates = [...outcomes.values()];
-  await saveOutcomes(tx, updates);
+  await saveCustomers(batch.tx, batch.tables, changed);
+  const updates = [...batch.outcomes.values()];
+  await saveOutcomes(batch.tx, updates);
   return { changed: changed.map(({ view }) => view), outcomes: updates };
 }

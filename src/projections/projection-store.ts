@@ -4,11 +4,9 @@
  */
 import type { BillingState } from '../billing/billing-state.js';
 import type { CustomerState } from '../billing/customer.js';
-import { PRODUCT_EVENT_TYPES } from '../billing/event-types.js';
-import type { LoggedEvent, Outcome } from '../billing/events.js';
+import type { Outcome } from '../billing/events.js';
 import type { ProductFeatures } from '../billing/products.js';
 import type { SqlExecutor } from '../database/database.js';
-import { toLoggedEvent, type EventRow } from '../event-log/event-log.js';
 
 export const PROJECTION_TABLES = [
   'billing_customers',
@@ -42,8 +40,6 @@ export function tablesWithSuffix(suffix: string): Tables {
 
 export const LIVE_TABLES = tablesWithSuffix('');
 
-const EVENT_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position, payload`;
-
 export async function loadCustomerStates(
   tx: SqlExecutor,
   tables: Tables,
@@ -55,43 +51,6 @@ export async function loadCustomerStates(
     [ids],
   );
   return new Map(rows.map((row) => [row.customer_id, row.state]));
-}
-
-/** The customer's events up to `upTo` (a log position), or with `created` up to `asOf` (seconds). */
-export async function loadCustomerEvents(
-  tx: SqlExecutor,
-  tables: Tables,
-  customerId: string,
-  bound: { upTo: number } | { asOf: number },
-): Promise<LoggedEvent[]> {
-  const limit = 'upTo' in bound ? `position <= $2` : `created <= to_timestamp($2)`;
-  // Two index lookups joined by UNION ALL: an OR across the two would make PostgreSQL scan the log.
-  const rows = await tx.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE customer_id = $1 AND ${limit}
-     UNION ALL
-     SELECT ${EVENT_COLUMNS} FROM stripe_events
-      WHERE id IN (SELECT event_id FROM ${tables.routes} WHERE customer_id = $1) AND customer_id IS NULL AND ${limit}
-     ORDER BY position`,
-    [customerId, 'upTo' in bound ? bound.upTo : bound.asOf],
-  );
-  return rows.map(toLoggedEvent);
-}
-
-export async function loadProductEvents(
-  tx: SqlExecutor,
-  bound: { upTo: number } | { asOf: number },
-): Promise<LoggedEvent[]> {
-  const rows =
-    'upTo' in bound
-      ? await tx.query<EventRow>(
-          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE type = ANY($2) AND position <= $1 ORDER BY position`,
-          [bound.upTo, PRODUCT_EVENT_TYPES],
-        )
-      : await tx.query<EventRow>(
-          `SELECT ${EVENT_COLUMNS} FROM stripe_events WHERE type = ANY($2) AND created <= to_timestamp($1) ORDER BY position`,
-          [bound.asOf, PRODUCT_EVENT_TYPES],
-        );
-  return rows.map(toLoggedEvent);
 }
 
 export async function loadProducts(tx: SqlExecutor, tables: Tables): Promise<ProductFeatures> {
@@ -156,22 +115,6 @@ export async function addLinks(
     [objectIds, customerId],
   );
   return rows.map((row) => row.object_id);
-}
-
-/** Events up to `upTo` that name no customer, reference one of `objectIds`, and are not routed yet. */
-export async function unroutedEvents(
-  tx: SqlExecutor,
-  tables: Tables,
-  objectIds: string[],
-  upTo: number,
-): Promise<LoggedEvent[]> {
-  const rows = await tx.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM stripe_events e
-      WHERE customer_id IS NULL AND refs && $1::text[] AND position <= $2
-        AND NOT EXISTS (SELECT 1 FROM ${tables.routes} r WHERE r.event_id = e.id)`,
-    [objectIds, upTo],
-  );
-  return rows.map(toLoggedEvent);
 }
 
 export async function routeEvents(

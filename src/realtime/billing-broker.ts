@@ -130,8 +130,7 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
   /**
    * Publishes every stored state: at start, and after a replay swapped in rebuilt projections. It shares
    * the process with the live projector, so it works in small pages and rests twice as long as each page
-   * took: run flat out, republishing 20,000 states lifted the projection lag's p99 at 1,000 webhooks/s
-   * from ~30 ms to ~120 ms for as long as it ran (about 30 µs a state).
+   * took: run flat out, it multiplied the projection lag for as long as it ran (BENCHMARKS.md, replay).
    */
   async publishAllStates(): Promise<void> {
     let after = '';
