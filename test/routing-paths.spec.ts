@@ -5,7 +5,8 @@
  * so the three cannot drift apart. The rules (SPEC section 5, README "disputes and guest charges"): the
  * first event that links an object wins it; an event that names no customer goes to the customer of its
  * smallest linked reference (byte order) linked before it, or else to the customer of the first of its
- * references linked after it; with none, it stays unlinked.
+ * references linked after it; with none, it stays unlinked. What reaches no customer is given the same
+ * outcome on both paths (`unroutedOutcome` live, `settleCustomerless` in SQL, from one type registry).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type Stripe from 'stripe';
@@ -16,15 +17,17 @@ import { readEventsAfter } from '../src/event-log/log-reads.js';
 import { eventToAppend } from '../src/ingest/stripe-webhook.js';
 import { projectBatch } from '../src/projections/project-batch.js';
 import { LIVE_TABLES, PROJECTION_TABLES } from '../src/projections/projection-store.js';
-import { NEXT, createNextTables, planRoutes } from '../src/projections/replay-store.js';
+import { NEXT, createNextTables, planRoutes, settleCustomerless } from '../src/projections/replay-store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { stripeEvent, uid } from './support/stripe.js';
 
 interface RoutingCase {
   name: string;
   events: Stripe.Event[];
-  /** The customerless events of the case, with the customer each must reach (null: unlinked). */
+  /** The customerless events of the case, with the customer each must reach (null: none). */
   expected: Array<[Stripe.Event, string | null]>;
+  /** For events that reach no customer: the outcome each must be given. */
+  outcomes?: Array<[Stripe.Event, string]>;
 }
 
 let created = 1_790_000_000;
@@ -99,6 +102,31 @@ function cases(): RoutingCase[] {
       name: 'with no link, an event stays unlinked',
       events: [orphan],
       expected: [[orphan, null]],
+      outcomes: [[orphan, 'unlinked']],
+    });
+  }
+  {
+    const unhandled = stripeEvent(
+      'invoice.finalized',
+      { id: uid('in'), object: 'invoice' },
+      { created: created++ },
+    );
+    const product = stripeEvent(
+      'product.updated',
+      { id: uid('prod'), object: 'product', metadata: { features: 'pro' } },
+      { created: created++ },
+    );
+    list.push({
+      name: 'a type the fold does not handle is ignored; a product event applies, to no one customer',
+      events: [unhandled, product],
+      expected: [
+        [unhandled, null],
+        [product, null],
+      ],
+      outcomes: [
+        [unhandled, 'ignored'],
+        [product, 'applied'],
+      ],
     });
   }
   return list;
@@ -123,49 +151,68 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function routes(table: string): Promise<Map<string, string>> {
+interface Routed {
+  routes: Map<string, string>;
+  outcomes: Map<string, string>;
+}
+
+async function routed(table: string): Promise<Routed> {
   const rows = await sql.query<{ event_id: string; customer_id: string }>(
     `SELECT event_id, customer_id FROM ${table}`,
   );
-  return new Map(rows.map((row) => [row.event_id, row.customer_id]));
+  const outcomes = await sql.query<{ id: string; outcome: string }>(`SELECT id, outcome FROM stripe_events`);
+  return {
+    routes: new Map(rows.map((row) => [row.event_id, row.customer_id])),
+    outcomes: new Map(outcomes.map((row) => [row.id, row.outcome])),
+  };
+}
+
+/** Empty projections and every log row pending, as before anything was projected. */
+async function reset(): Promise<void> {
+  await sql.query(`TRUNCATE ${PROJECTION_TABLES.join(', ')}`);
+  await sql.query(`UPDATE stripe_events SET outcome = 'pending', reason = NULL`);
 }
 
 /** The live projector's path, over the whole log in batches of `batchSize`, on empty projections. */
-async function live(batchSize: number): Promise<Map<string, string>> {
-  await sql.query(`TRUNCATE ${PROJECTION_TABLES.join(', ')}`);
+async function live(batchSize: number): Promise<Routed> {
+  await reset();
   const events = await readEventsAfter(sql, 0, 10_000);
   for (let i = 0; i < events.length; i += batchSize) {
     await sql.transaction((tx) =>
       projectBatch(tx, LIVE_TABLES, events.slice(i, i + batchSize), EMPTY_CATALOG),
     );
   }
-  return routes(LIVE_TABLES.routes);
+  return routed(LIVE_TABLES.routes);
 }
 
-/** A replay's path: every route planned at once. */
-async function replay(): Promise<Map<string, string>> {
+/** A replay's path: every route planned at once, and the events no customer holds settled in SQL. */
+async function replay(): Promise<Routed> {
+  await reset();
   const [{ head }] = await sql.query<{ head: string }>(`SELECT max(position) AS head FROM stripe_events`);
   await sql.transaction(async (tx) => {
     await createNextTables(tx);
     await planRoutes(tx, Number(head));
+    await settleCustomerless(tx, Number(head));
   });
-  return routes(NEXT.routes);
+  return routed(NEXT.routes);
 }
 
-const PATHS: Array<[string, () => Promise<Map<string, string>>]> = [
+const PATHS: Array<[string, () => Promise<Routed>]> = [
   ['the live projector, one event per batch', () => live(1)],
   ['the live projector, the whole log in one batch', () => live(10_000)],
   ['a replay', replay],
 ];
 
 describe.each(PATHS)('%s', (_path, route) => {
-  let routed: Map<string, string>;
+  let result: Routed;
   beforeAll(async () => {
-    routed = await route();
+    result = await route();
   });
 
   it.each(CASES.map((c) => [c.name, c] as const))('%s', (_name, routingCase) => {
-    const got = routingCase.expected.map(([event]) => routed.get(event.id) ?? null);
+    const got = routingCase.expected.map(([event]) => result.routes.get(event.id) ?? null);
     expect(got).toEqual(routingCase.expected.map(([, customer]) => customer));
+    const outcomes = routingCase.outcomes ?? [];
+    expect(outcomes.map(([event]) => result.outcomes.get(event.id))).toEqual(outcomes.map(([, o]) => o));
   });
 });
