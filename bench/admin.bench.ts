@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import pg from 'pg';
-import { listEvents } from '../src/admin/admin-queries.js';
+import { listEvents } from '../src/event-log/event-pages.js';
 import { BENCH_SECRETS, freshDatabase, machine, percentile, startPaywire, table } from './support.js';
 
 const EVENTS = Number(process.env.BENCH_ADMIN_EVENTS ?? 1_000_000);

@@ -22,15 +22,9 @@ import { SQL, type Sql } from '../database/database.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
 import { ReplayService } from '../projections/replay.js';
 import { AdminKeyGuard } from './admin-key.guard.js';
-import {
-  BadCursor,
-  customerTrail,
-  findEvent,
-  listCustomers,
-  listEntitlements,
-  listEvents,
-  listSubscriptions,
-} from './admin-queries.js';
+import { BadCursor } from '../database/keyset.js';
+import { customerTrail, findEvent, listEvents } from '../event-log/event-pages.js';
+import { listCustomers, listEntitlements, listSubscriptions } from '../projections/state-pages.js';
 
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 200;

@@ -10,6 +10,7 @@
  * so positions become visible in increasing order even with several Paywire instances, and a reader that
  * follows `position` cannot skip an event that commits late.
  */
+import type { Outcome } from '../billing/events.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 import type { Sql, SqlExecutor } from '../database/database.js';
 
@@ -101,6 +102,26 @@ export class EventLog {
     }
     if (stored.size > 0) for (const listener of this.listeners) listener();
   }
+}
+
+export interface OutcomeUpdate {
+  id: string;
+  outcome: Outcome;
+  reason: string | null;
+  customerId: string | null;
+}
+
+/** Records projection outcomes on the log's rows (SPEC section 3: `outcome` + `reason`). */
+export async function recordOutcomes(tx: SqlExecutor, updates: OutcomeUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  await tx.query(
+    // Rows whose outcome did not change are left alone: a re-decided outcome that came out the same would
+    // otherwise cost a new row version of a wide row and an entry in every index of the log.
+    `UPDATE stripe_events AS e SET outcome = u.outcome, reason = u.reason, processed_at = now()
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, outcome, reason)
+      WHERE e.id = u.id AND (e.outcome IS DISTINCT FROM u.outcome OR e.reason IS DISTINCT FROM u.reason)`,
+    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.reason)],
+  );
 }
 
 /** SQLSTATE class 22: the row itself is bad, not the database. */

@@ -9,6 +9,12 @@ import { PRODUCT_EVENT_TYPES } from '../billing/event-types.js';
 import type { LoggedEvent } from '../billing/events.js';
 import type { SqlExecutor } from '../database/database.js';
 
+/**
+ * Where the projector records the customer it routed a customerless event to, through a link (a replay
+ * builds a `_next` copy). The log's readers join it to name an event's customer.
+ */
+export const ROUTES_TABLE = 'billing_event_routes';
+
 const EVENT_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position, payload`;
 
 /** How many events the log holds, and the position of the newest (0 for an empty log). */

@@ -26,6 +26,7 @@ import { isProductEventType } from '../billing/event-types.js';
 import { foldProducts, type ProductFeatures } from '../billing/products.js';
 import { routeLoggedEvent } from '../billing/routing.js';
 import type { SqlExecutor } from '../database/database.js';
+import { recordOutcomes, type OutcomeUpdate } from '../event-log/event-log.js';
 import { customerEvents, productEvents, unroutedEvents } from '../event-log/log-reads.js';
 import {
   addLinks,
@@ -34,10 +35,8 @@ import {
   loadProducts,
   resolveLinks,
   saveCustomers,
-  saveOutcomes,
   routeEvents,
   saveProducts,
-  type OutcomeUpdate,
   type Tables,
 } from './projection-store.js';
 
@@ -239,6 +238,6 @@ async function saveBatch(batch: Batch): Promise<BatchResult> {
   }));
   await saveCustomers(batch.tx, batch.tables, changed);
   const updates = [...batch.outcomes.values()];
-  await saveOutcomes(batch.tx, updates);
+  await recordOutcomes(batch.tx, updates);
   return { changed: changed.map(({ view }) => view), outcomes: updates };
 }

@@ -4,9 +4,9 @@
  */
 import type { BillingState } from '../billing/billing-state.js';
 import type { CustomerState } from '../billing/customer.js';
-import type { Outcome } from '../billing/events.js';
 import type { ProductFeatures } from '../billing/products.js';
 import type { SqlExecutor } from '../database/database.js';
+import { ROUTES_TABLE } from '../event-log/log-reads.js';
 
 export const PROJECTION_TABLES = [
   'billing_customers',
@@ -34,7 +34,7 @@ export function tablesWithSuffix(suffix: string): Tables {
     entitlements: `billing_entitlements${suffix}`,
     products: `billing_products${suffix}`,
     links: `billing_links${suffix}`,
-    routes: `billing_event_routes${suffix}`,
+    routes: `${ROUTES_TABLE}${suffix}`,
   };
 }
 
@@ -188,25 +188,6 @@ export async function saveCustomers(
       ],
     );
   }
-}
-
-export interface OutcomeUpdate {
-  id: string;
-  outcome: Outcome;
-  reason: string | null;
-  customerId: string | null;
-}
-
-export async function saveOutcomes(tx: SqlExecutor, updates: OutcomeUpdate[]): Promise<void> {
-  if (updates.length === 0) return;
-  await tx.query(
-    // Rows whose outcome did not change are left alone: a re-decided outcome that came out the same would
-    // otherwise cost a new row version of a wide row and an entry in every index of the log.
-    `UPDATE stripe_events AS e SET outcome = u.outcome, reason = u.reason, processed_at = now()
-       FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, outcome, reason)
-      WHERE e.id = u.id AND (e.outcome IS DISTINCT FROM u.outcome OR e.reason IS DISTINCT FROM u.reason)`,
-    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.reason)],
-  );
 }
 
 export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<number> {
