@@ -26,6 +26,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
 import pg from 'pg';
 import Stripe from 'stripe';
 
@@ -231,6 +232,22 @@ async function main() {
     if (answer.status !== 200) fail(`a signed webhook got ${answer.status}`);
     process.stdout.write('== a signed webhook is stored (200)\n');
 
+    // A browser stays connected through the stop, as browsers do.
+    const minted = await fetch(`http://127.0.0.1:${port}/admin/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.ADMIN_API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ customerId: 'cus_image' }),
+    }).then((r) => r.json());
+    const browser = await mqtt.connectAsync(`ws://127.0.0.1:${port}/mqtt`, {
+      protocolVersion: 4,
+      clientId: minted.clientId,
+      username: 'browser',
+      password: minted.token,
+      reconnectPeriod: 0,
+    });
+    await browser.subscribeAsync('billing/customers/cus_image/state', { qos: 1 });
+    process.stdout.write('== a browser is connected over MQTT\n');
+
     // Docker sends SIGTERM, then SIGKILL after 10 s.
     const stopped = new Promise((done) => (exited ? done() : server.once('exit', done)));
     server.kill('SIGTERM');
@@ -238,7 +255,7 @@ async function main() {
       stopped.then(() => true),
       new Promise((done) => setTimeout(() => done(false), 10_000)),
     ]);
-    if (!inTime) fail('SIGTERM did not stop the server within 10 s');
+    if (!inTime) fail('SIGTERM did not stop the server within 10 s (with a browser connected)');
     process.stdout.write('== SIGTERM stops it\n\nimage steps: ok\n');
   } finally {
     if (!exited) server.kill('SIGKILL');

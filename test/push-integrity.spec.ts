@@ -114,20 +114,30 @@ it('gives an admin on billing/# the final state of each of 20 customers updated 
   expect(received.filter((m) => m.topic.endsWith('/events')).length).toBeGreaterThanOrEqual(20);
 });
 
-it('gives a subscriber the stored state after a restart, when retained messages were only in memory', async () => {
+it('shuts down with browsers connected, and gives a subscriber the stored state after the restart', async () => {
   const customer = uid('cus');
   const topic = `billing/customers/${customer}/state`;
   await app.deliverFolded(
     stripeEvent('customer.created', { id: customer, object: 'customer', email: `${customer}@example.com` }),
   );
-  // The browsers' connections end with the server they were on, as they would in a real restart.
-  closeMqttClients();
+  const grant = await mintToken(app.url, { customerId: customer });
+  const before = await connectMqtt(wsUrl, grant.token, grant.clientId);
+  expect(await subscribe(before, topic)).toBe(1);
+  const dropped = new Promise<void>((resolve) => before.once('close', () => resolve()));
+  // Nest closes the HTTP server before its shutdown hooks, and the server waits for open WebSockets: this
+  // close never finished while a browser was connected.
   await app.close();
+  await dropped;
+
   app = await startApp(db);
   wsUrl = `${app.url.replace('http', 'ws')}/mqtt`;
-  const grant = await mintToken(app.url, { customerId: customer });
-  const client = await connectMqtt(wsUrl, grant.token, grant.clientId);
-  const state = nextMessage(client, topic);
-  expect(await subscribe(client, topic)).toBe(1);
+  const after = await connectMqtt(
+    wsUrl,
+    (await mintToken(app.url, { customerId: customer })).token,
+    grant.clientId,
+  );
+  // Retained messages lived in the old process's memory: this one published every stored state at start.
+  const state = nextMessage(after, topic);
+  expect(await subscribe(after, topic)).toBe(1);
   expect((await state).payload).toMatchObject({ customerId: customer, email: `${customer}@example.com` });
 });

@@ -15,7 +15,12 @@ import { createServer, type Server as TcpServer } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
@@ -55,7 +60,7 @@ function refuse(returnCode: number, message: string): AuthenticateError {
 }
 
 @Injectable()
-export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutdown {
+export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private broker: Aedes | undefined;
   private webSockets: WebSocketServer | undefined;
   private tcp: TcpServer | undefined;
@@ -182,8 +187,15 @@ export class BillingBroker implements OnApplicationBootstrap, OnApplicationShutd
     client.expiryTimer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Before Nest closes the HTTP server, not after: the server waits for every open connection, upgraded
+   * WebSockets included, so with browsers connected a close that came later never finished (Nest 12
+   * runs `dispose()`, which closes the HTTP adapter, before the `onApplicationShutdown` hooks).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    // What the projector publishes from here on goes nowhere, rather than to a closing broker.
     this.publisher?.clear();
+    this.publisher = undefined;
     for (const ws of this.webSockets?.clients ?? []) ws.close(1001, 'server shutting down');
     await new Promise<void>((resolve) => (this.broker ? this.broker.close(() => resolve()) : resolve()));
     this.webSockets?.close();
