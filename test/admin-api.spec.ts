@@ -120,6 +120,18 @@ describe('lists and filters', () => {
     ]);
   });
 
+  it('says how each event reached the log, and filters by it', async () => {
+    const bobs = (await get(`/admin/events?customerId=${bob}&source=webhook`)).body.data;
+    expect(bobs).toHaveLength(3);
+    expect(bobs.every((e: { source: string }) => e.source === 'webhook')).toBe(true);
+    expect((await get(`/admin/events?customerId=${bob}&source=api`)).body.data).toEqual([]);
+    expect((await get(`/admin/events/${bobs[0].id}`)).body.source).toBe('webhook');
+    expect(await get('/admin/events?source=email')).toEqual({
+      status: 400,
+      body: { error: 'invalid_parameter', parameter: 'source' },
+    });
+  });
+
   it("shows a customer's trail in fold order with outcomes, and one event with its payload", async () => {
     const trail = (await get(`/admin/customers/${alice}/events`)).body.data;
     expect(trail.map((e: { type: string; outcome: string }) => [e.type, e.outcome])).toEqual([

@@ -17,7 +17,7 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { OUTCOMES } from '../billing/event-types.js';
+import { EVENT_SOURCES, OUTCOMES } from '../billing/event-types.js';
 import { SQL, type Sql } from '../database/database.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
 import { ReplayService } from '../projections/replay.js';
@@ -62,6 +62,7 @@ const eventsQuery = z.object({
     .optional(),
   customerId: id.optional(),
   outcome: z.enum(OUTCOMES).optional(),
+  source: z.enum(EVENT_SOURCES).optional(),
   since: instant.optional(),
   until: instant.optional(),
   limit,
@@ -175,7 +176,7 @@ export class AdminController {
 
   @Get('events')
   @ApiOperation({ summary: 'Page of log rows, newest first, with their outcomes' })
-  @ApiPage('type', 'customerId', 'outcome', 'since', 'until')
+  @ApiPage('type', 'customerId', 'outcome', 'source', 'since', 'until')
   listEvents(@Query() query: Record<string, unknown>) {
     const filter = parse(eventsQuery, query);
     return paged(() => listEvents(this.sql, filter));

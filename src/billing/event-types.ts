@@ -48,6 +48,10 @@ const productTypes: ReadonlySet<string> = new Set(PRODUCT_EVENT_TYPES);
 export const isCustomerEventType = (type: string): type is CustomerEventType => customerTypes.has(type);
 export const isProductEventType = (type: string): type is ProductEventType => productTypes.has(type);
 
+/** How an event reached the log (SPEC section 3). */
+export const EVENT_SOURCES = ['webhook', 'api', 'reconcile'] as const;
+export type EventSource = (typeof EVENT_SOURCES)[number];
+
 /** A log row's projection outcome: `pending` until the projector has seen it. */
 export const OUTCOMES = ['pending', 'applied', 'stale', 'ignored', 'unlinked', 'failed'] as const;
 export type LogOutcome = (typeof OUTCOMES)[number];

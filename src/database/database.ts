@@ -19,6 +19,7 @@ import { Projections1763900100000 } from '../../migrations/1763900100000-Project
 import { CustomerEventOrder1763900200000 } from '../../migrations/1763900200000-CustomerEventOrder.js';
 import { MentionedObjects1763900300000 } from '../../migrations/1763900300000-MentionedObjects.js';
 import { FoldInputs1763900400000 } from '../../migrations/1763900400000-FoldInputs.js';
+import { EventSources1763900500000 } from '../../migrations/1763900500000-EventSources.js';
 
 export const MIGRATIONS = [
   EventLogSchema1763900000000,
@@ -26,6 +27,7 @@ export const MIGRATIONS = [
   CustomerEventOrder1763900200000,
   MentionedObjects1763900300000,
   FoldInputs1763900400000,
+  EventSources1763900500000,
 ];
 
 export interface SqlExecutor {

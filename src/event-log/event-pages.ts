@@ -18,6 +18,7 @@ export interface EventSummary {
   objectId: string | null;
   outcome: string;
   reason: string | null;
+  source: string;
 }
 
 interface EventSummaryRow {
@@ -30,10 +31,11 @@ interface EventSummaryRow {
   object_id: string | null;
   outcome: string;
   reason: string | null;
+  source: string;
 }
 
 const SUMMARY_COLUMNS = `e.id, e.type, e.created, e.position, e.received_at, coalesce(e.customer_id, r.customer_id) AS customer_id,
-  e.object_id, e.outcome, e.reason`;
+  e.object_id, e.outcome, e.reason, e.source`;
 
 function toSummary(row: EventSummaryRow): EventSummary {
   return {
@@ -46,6 +48,7 @@ function toSummary(row: EventSummaryRow): EventSummary {
     objectId: row.object_id,
     outcome: row.outcome,
     reason: row.reason,
+    source: row.source,
   };
 }
 
@@ -56,6 +59,7 @@ export async function listEvents(
     type?: string;
     customerId?: string;
     outcome?: string;
+    source?: string;
     since?: Date;
     until?: Date;
     limit: number;
@@ -66,6 +70,7 @@ export async function listEvents(
   const where = new Where();
   if (filter.type) where.add(`e.type = ${where.param(filter.type)}`);
   if (filter.outcome) where.add(`e.outcome = ${where.param(filter.outcome)}`);
+  if (filter.source) where.add(`e.source = ${where.param(filter.source)}`);
   if (filter.since) where.add(`e.created >= ${where.param(filter.since.toISOString())}::timestamptz`);
   if (filter.until) where.add(`e.created <= ${where.param(filter.until.toISOString())}::timestamptz`);
   if (after) where.add(`e.position < ${where.param(after[0])}`);
