@@ -12,8 +12,8 @@
  * "Emitted" is seen by a listener of our own on the broker's emitter (`aedes.subscribe`): the emitter calls
  * every subscriber of a packet, and so runs every client's dedupe check, synchronously in one loop, and
  * this listener is one of them. Waiting for the publish callback instead would be as safe but waits for
- * every subscriber's socket write, which held the outbox back to a few hundred messages a second under
- * load. The callback still advances the outbox when a publish fails before it was emitted.
+ * every subscriber's socket write, and the outbox then fell seconds behind under load (BENCHMARKS.md,
+ * push). The callback still advances the outbox when a publish fails before it was emitted.
  */
 import type { Aedes, AedesPublishPacket } from 'aedes';
 
