@@ -51,7 +51,7 @@ type Step =
   | { kind: 'invoice'; type: 'paid' | 'payment_failed' | 'payment_action_required'; invoice: number }
   | { kind: 'purchase'; paid: boolean }
   | { kind: 'refund' }
-  | { kind: 'dispute'; open: boolean };
+  | { kind: 'dispute'; open: boolean; across: boolean };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc.record({
@@ -78,10 +78,11 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   }),
   fc.record({ kind: fc.constant('purchase' as const), paid: fc.boolean() }),
   fc.record({ kind: fc.constant('refund' as const) }),
-  fc.record({ kind: fc.constant('dispute' as const), open: fc.boolean() }),
+  fc.record({ kind: fc.constant('dispute' as const), open: fc.boolean(), across: fc.boolean() }),
 );
 
-function toEvent(customer: string, step: Step, created: number): Stripe.Event {
+/** `neighbour`: another customer of the same run, whose charge a dispute `across` customers names. */
+function toEvent(customer: string, neighbour: string, step: Step, created: number): Stripe.Event {
   const options = { created };
   switch (step.kind) {
     case 'customer':
@@ -162,13 +163,15 @@ function toEvent(customer: string, step: Step, created: number): Stripe.Event {
         options,
       );
     case 'dispute':
-      // A dispute names no customer: it reaches one through the payment intent its charge linked.
+      // A dispute names no customer: it reaches one through the charge or payment intent another event
+      // linked. One `across` customers names a neighbour's charge beside this customer's payment intent,
+      // so which links exist when, and the smallest-reference rule, decide where it goes.
       return stripeEvent(
         step.open ? 'charge.dispute.created' : 'charge.dispute.closed',
         {
-          id: `dp_${customer}`,
+          id: step.across ? `dp_${customer}_x` : `dp_${customer}`,
           object: 'dispute',
-          charge: `ch_${customer}`,
+          charge: `ch_${step.across ? neighbour : customer}`,
           payment_intent: `pi_${customer}`,
         },
         options,
@@ -211,7 +214,8 @@ it(`live projections equal the fold of the sorted log (${RUNS} runs)`, async () 
       const customers = lifecycles.map(() => uid('cus'));
       const events = lifecycles.flatMap((steps, c) => {
         let t = base;
-        return steps.map(([step, gap]) => toEvent(customers[c], step, (t += gap)));
+        const neighbour = customers[(c + 1) % customers.length];
+        return steps.map(([step, gap]) => toEvent(customers[c], neighbour, step, (t += gap)));
       });
       const deliveries = [...events, ...duplicates.map((d) => events[d % events.length])]
         .map((event, i) => ({ event, key: order[i % order.length] + i * 1e-9 }))
