@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { createApp } from '../app.js';
-import { loadConfig } from '../config/config.js';
+import { loadConfig, type Config } from '../config/config.js';
 import { migrate } from '../database/database.js';
 import { ReplayService } from '../projections/replay.js';
 import { MqttTokens } from '../realtime/mqtt-tokens.js';
@@ -16,6 +16,9 @@ import { simulate } from './simulate.js';
 import { USAGE_ERROR } from './usage.js';
 
 export { serve } from '../main.js';
+
+/** The Paywire this machine's configuration describes, for commands that talk to a running one. */
+const localUrl = (config: Config) => `http://${config.host}:${config.port}`;
 
 export async function migrateCommand(): Promise<void> {
   const config = loadConfig();
@@ -54,7 +57,7 @@ async function replayRemote(url: string, adminKey: string): Promise<boolean> {
 
 export async function replayCommand(options: { url?: string }): Promise<void> {
   const config = loadConfig();
-  const url = options.url ?? `http://${config.host}:${config.port}`;
+  const url = options.url ?? localUrl(config);
   if (await replayRemote(url, config.adminApiKey)) return;
   process.stdout.write(`no server at ${url}; replaying in this process\n`);
   const { app } = await createApp({ ...config, logLevel: 'warn' });
@@ -99,7 +102,7 @@ export async function simulateCommand(options: {
   url?: string;
 }): Promise<void> {
   const config = loadConfig();
-  const base = options.url ?? `http://${config.host}:${config.port}`;
+  const base = options.url ?? localUrl(config);
   const tokens = new MqttTokens(config.mqttTokenSecret);
   const delayMs = options.delay ?? (options.shuffle ? 0 : 400);
   const result = await simulate({

@@ -13,9 +13,11 @@ export function lingerOnEarlyAnswers(
   fastify: FastifyInstance,
   limits: { maxBytes: number; maxMs: number },
 ): void {
-  fastify.addHook('onSend', async (request, reply, payload) => {
+  // A callback hook, not an async one: it runs on every answer, webhooks included, and almost always has
+  // nothing to do.
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     const incoming = request.raw;
-    if (incoming.complete || reply.getHeader('connection') !== 'close') return payload;
+    if (incoming.complete || reply.getHeader('connection') !== 'close') return done(null, payload);
     reply.removeHeader('connection');
     let drained = 0;
     const cutOff = () => incoming.socket.destroy();
@@ -27,6 +29,6 @@ export function lingerOnEarlyAnswers(
     });
     incoming.once('close', () => clearTimeout(timer));
     incoming.resume();
-    return payload;
+    done(null, payload);
   });
 }

@@ -76,10 +76,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly mqttOutbox = new Gauge({
+  /** How many messages wait in the MQTT outbox; the broker points it at its publisher. */
+  mqttOutboxDepth: () => number = () => 0;
+
+  readonly mqttOutbox: Gauge = new Gauge({
     name: 'paywire_mqtt_outbox_messages',
     help: 'Messages waiting in the ordered MQTT outbox (one publish is in flight at a time)',
     registers: [this.registry],
+    // Read at scrape time, so publishing does not update a gauge per message.
+    collect: (): void => this.mqttOutbox.set(this.mqttOutboxDepth()),
   });
 
   constructor() {

@@ -66,8 +66,6 @@ interface Batch {
   inBatch: Set<string>;
   /** Event id to customer, for the batch's events and for older ones a link made in it routes. */
   routed: Map<string, string>;
-  /** Customers named by, or routed through links from, the batch's own events. */
-  customerIds: Set<string>;
   states: Map<string, CustomerState>;
   /** Customers re-folded from the log, with the late events that caused it. */
   refold: Set<string>;
@@ -99,7 +97,6 @@ export async function projectBatch(
     upTo: events[events.length - 1].position,
     inBatch: new Set(events.map((event) => event.id)),
     routed: new Map(),
-    customerIds: new Set(),
     states: new Map(),
     refold: new Set(),
     lateEvents: new Map(),
@@ -140,7 +137,6 @@ async function routeToCustomers(batch: Batch): Promise<void> {
     }
     if (customerId) {
       routed.set(event.id, customerId);
-      batch.customerIds.add(customerId);
     } else {
       outcomes.set(event.id, { id: event.id, ...unroutedOutcome(event.type), customerId: null });
     }
@@ -154,7 +150,8 @@ async function routeToCustomers(batch: Batch): Promise<void> {
  */
 async function evolveInLogOrder(batch: Batch): Promise<void> {
   const { states, refold, lateEvents } = batch;
-  for (const [id, state] of await loadCustomerStates(batch.tx, batch.tables, [...batch.customerIds]))
+  const customerIds = [...new Set(batch.routed.values())];
+  for (const [id, state] of await loadCustomerStates(batch.tx, batch.tables, customerIds))
     states.set(id, state);
   for (const event of batch.events) {
     const customerId = batch.routed.get(event.id);

@@ -111,8 +111,8 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
       if (error)
         this.logger.warn({ topic: message.topic, err: { message: error.message } }, 'publish failed');
       else this.metrics.mqttPublished.inc({ kind: message.retain ? 'state' : 'event' });
-      this.metrics.mqttOutbox.set(this.publisher?.pending ?? 0);
     });
+    this.metrics.mqttOutboxDepth = () => this.publisher?.pending ?? 0;
 
     this.webSockets = new WebSocketServer({ noServer: true });
     const server = this.adapterHost.httpAdapter.getHttpServer();
@@ -208,7 +208,6 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
 
   private publish(topic: string, payload: string, retain: boolean): void {
     this.publisher?.publish({ topic, payload, retain });
-    this.metrics.mqttOutbox.set(this.publisher?.pending ?? 0);
   }
 
   /** Publishes a customer's state, unless a higher version was already published. */
