@@ -7,7 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import Stripe from 'stripe';
 import { createApp, listen, type PaywireApp } from '../src/app.js';
-import { stripeEventEnvelope } from '../src/cli/stripe-event.js';
+import { stripeEventEnvelope } from '../src/stripe-api/stripe-event.js';
 import { loadConfig } from '../src/config/config.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
 

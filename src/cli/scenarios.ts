@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type Stripe from 'stripe';
-import { stripeEventEnvelope } from './stripe-event.js';
+import { stripeEventEnvelope } from '../stripe-api/stripe-event.js';
 
 export const SCENARIOS = ['lifecycle', 'purchase', 'dispute', 'dunning', 'many'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];

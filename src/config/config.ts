@@ -43,6 +43,11 @@ const schema = z.object({
   ),
   STRIPE_WEBHOOK_TOLERANCE_SECONDS: z.coerce.number().int().min(1).max(86400).default(300),
   STRIPE_SECRET_KEY: optionalString,
+  STRIPE_API_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s):// URL' })
+    .default('https://api.stripe.com'),
+  STRIPE_API_RATE: z.coerce.number().positive().max(1000).default(20),
+  GAP_HEAL_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(86400).default(300),
   ADMIN_API_KEY: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   MQTT_TOKEN_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
   MQTT_WS_PATH: z.string().startsWith('/', 'must start with /').default('/mqtt'),
@@ -76,6 +81,12 @@ export interface Config {
   webhookSecrets: string[];
   webhookToleranceSeconds: number;
   stripeSecretKey?: string;
+  /** Base URL of Stripe's API: https://api.stripe.com, or a local stand-in (`paywire fake-stripe`). */
+  stripeApiUrl: string;
+  /** Ceiling on requests per second to Stripe's API, retries included. */
+  stripeApiRate: number;
+  /** 0: gap healing off. */
+  gapHealIntervalSeconds: number;
   adminApiKey: string;
   mqttTokenSecret: string;
   mqttWsPath: string;
@@ -156,6 +167,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookSecrets: secret('STRIPE_WEBHOOK_SECRET').split(','),
     webhookToleranceSeconds: values.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
     stripeSecretKey: values.STRIPE_SECRET_KEY,
+    stripeApiUrl: values.STRIPE_API_URL,
+    stripeApiRate: values.STRIPE_API_RATE,
+    gapHealIntervalSeconds: values.GAP_HEAL_INTERVAL_SECONDS,
     adminApiKey: secret('ADMIN_API_KEY'),
     mqttTokenSecret: secret('MQTT_TOKEN_SECRET'),
     mqttWsPath: values.MQTT_WS_PATH,

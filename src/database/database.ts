@@ -20,6 +20,7 @@ import { CustomerEventOrder1763900200000 } from '../../migrations/1763900200000-
 import { MentionedObjects1763900300000 } from '../../migrations/1763900300000-MentionedObjects.js';
 import { FoldInputs1763900400000 } from '../../migrations/1763900400000-FoldInputs.js';
 import { EventSources1763900500000 } from '../../migrations/1763900500000-EventSources.js';
+import { Completeness1763900600000 } from '../../migrations/1763900600000-Completeness.js';
 
 export const MIGRATIONS = [
   EventLogSchema1763900000000,
@@ -28,6 +29,7 @@ export const MIGRATIONS = [
   MentionedObjects1763900300000,
   FoldInputs1763900400000,
   EventSources1763900500000,
+  Completeness1763900600000,
 ];
 
 export interface SqlExecutor {

@@ -10,6 +10,7 @@
  * so positions become visible in increasing order even with several Paywire instances, and a reader that
  * follows `position` cannot skip an event that commits late.
  */
+import type { EventSource } from '../billing/event-types.js';
 import type { Outcome } from '../billing/events.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 import type { Sql, SqlExecutor } from '../database/database.js';
@@ -33,6 +34,8 @@ export interface EventToAppend {
   body: string;
   /** The JSON of the payload's fold input (billing/fold-input.ts), cut with FOLD_INPUT_VERSION. */
   foldInput: string;
+  /** How it reached Paywire; the first route to store an id is the one recorded. */
+  source: EventSource;
 }
 
 export interface AppendResult {
@@ -141,7 +144,7 @@ async function insertEvents(db: SqlExecutor, events: EventToAppend[]): Promise<M
   const rows = await db.query<{ event_id: string; event_position: string | number }>(
     `SELECT event_id, event_position FROM paywire_append_events(
        $1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-       $10::text[], $11::text[], $12::smallint)`,
+       $10::text[], $11::text[], $12::smallint, $13::text[])`,
     [
       events.map((e) => e.id),
       events.map((e) => e.type),
@@ -155,6 +158,7 @@ async function insertEvents(db: SqlExecutor, events: EventToAppend[]): Promise<M
       events.map((e) => e.body),
       events.map((e) => e.foldInput),
       FOLD_INPUT_VERSION,
+      events.map((e) => e.source),
     ],
   );
   return new Map(rows.map((row) => [row.event_id, Number(row.event_position)]));

@@ -7,6 +7,7 @@
 import Stripe from 'stripe';
 import { foldInput } from '../billing/fold-input.js';
 import { routeEvent } from '../billing/routing.js';
+import type { EventSource } from '../billing/event-types.js';
 import type { EventToAppend } from '../event-log/event-log.js';
 
 export class WebhookRejected extends Error {
@@ -44,9 +45,21 @@ export function verifyStripeWebhook(
   return eventToAppend(event, body.toString('utf8'));
 }
 
-/** The log row of a verified event; `body` is the exact JSON it came as. */
-export function eventToAppend(value: unknown, body: string): EventToAppend {
-  if (!isStripeEvent(value)) throw new WebhookRejected('invalid_payload');
+/**
+ * Ids Paywire gives the snapshot events reconcile appends (SPEC section 8). Stripe's event ids start with
+ * `evt_`, so no id of this form can ever collide with one of Stripe's.
+ */
+export const SNAPSHOT_ID = /^pwsnap_[A-Za-z0-9_]{1,250}$/;
+const STRIPE_EVENT_ID = /^evt_[A-Za-z0-9_]{1,250}$/;
+
+/**
+ * The log row of an event: verified by signature (webhook), fetched from Stripe's API (api), or made from
+ * a fetched object (reconcile). `body` is the exact JSON it came as.
+ */
+export function eventToAppend(value: unknown, body: string, source: EventSource = 'webhook'): EventToAppend {
+  if (!isStripeEvent(value, source === 'reconcile' ? SNAPSHOT_ID : STRIPE_EVENT_ID)) {
+    throw new WebhookRejected('invalid_payload');
+  }
   const routing = routeEvent(value);
   return {
     id: value.id,
@@ -61,6 +74,7 @@ export function eventToAppend(value: unknown, body: string): EventToAppend {
     refs: [...routing.links, ...routing.references],
     body,
     foldInput: JSON.stringify(foldInput(value)),
+    source,
   };
 }
 
@@ -69,14 +83,14 @@ type EventShape = Pick<
   'id' | 'type' | 'created' | 'livemode' | 'api_version' | 'account' | 'data'
 >;
 
-function isStripeEvent(value: unknown): value is EventShape {
+function isStripeEvent(value: unknown, idPattern: RegExp): value is EventShape {
   if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
   const event = value as Record<string, unknown>;
   const data = event.data as Record<string, unknown> | undefined;
   return (
     event.object === 'event' &&
     typeof event.id === 'string' &&
-    /^evt_[A-Za-z0-9_]{1,250}$/.test(event.id) &&
+    idPattern.test(event.id) &&
     typeof event.type === 'string' &&
     /^[a-z0-9_.]{1,200}$/.test(event.type) &&
     Number.isSafeInteger(event.created) &&

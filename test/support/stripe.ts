@@ -3,7 +3,7 @@
  * (`Stripe.webhooks.generateTestHeaderString`), then sent over real HTTP.
  */
 import Stripe from 'stripe';
-import { stripeEventEnvelope } from '../../src/cli/stripe-event.js';
+import { stripeEventEnvelope } from '../../src/stripe-api/stripe-event.js';
 
 let counter = 0;
 export const uid = (prefix: string) =>
