@@ -10,7 +10,8 @@ const APPEND_LOCK = 0x5061_7977;
  * release during a rolling upgrade (its rows keep the `webhook` default). Backfill and gap-healing runs are
  * rows, so a job outlives the process that started it: `cursor` is the `created` second below which every
  * event Stripe listed is in the log, which is where a killed job resumes; `owner` and `heartbeat_at` say
- * who runs it and whether that one still lives.
+ * who runs it and whether that one still lives. A unique index admits one running gap-healing row, which is
+the lock that keeps healing to one instance at a time.
  */
 export class Completeness1763900600000 implements MigrationInterface {
   name = 'Completeness1763900600000';
@@ -56,6 +57,10 @@ export class Completeness1763900600000 implements MigrationInterface {
       )`);
     await queryRunner.query(
       `CREATE INDEX stripe_sync_jobs_running ON stripe_sync_jobs (kind, started_at) WHERE state = 'running'`,
+    );
+    // Gap healing runs on one instance at a time: a second running heal row cannot be inserted.
+    await queryRunner.query(
+      `CREATE UNIQUE INDEX stripe_sync_jobs_one_heal ON stripe_sync_jobs (kind) WHERE state = 'running' AND kind = 'heal'`,
     );
     await queryRunner.query(
       `CREATE INDEX stripe_sync_jobs_finished ON stripe_sync_jobs (kind, state, finished_at)`,

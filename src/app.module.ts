@@ -1,13 +1,15 @@
 /**
  * The application, assembled from one Nest module per capability, so the module graph is the
  * architecture: ingest appends to the event log; projections fold it and announce changes on the
- * @nestjs/cqrs bus; realtime pushes them; admin and observability read the projections. `AppModule.forRoot`
+ * @nestjs/cqrs bus; realtime pushes them; admin and observability read the projections; completeness
+ * fills the log's gaps from Stripe's API. `AppModule.forRoot`
  * takes the validated configuration, the open database and the logger, so tests and the CLI build the same
  * application the server runs; the core module shares them, with the metrics registry, with every module.
  */
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { AdminModule } from './admin/admin.module.js';
+import { CompletenessModule } from './completeness/completeness.module.js';
 import { CONFIG, type Config } from './config/config.js';
 import { SQL, type Sql } from './database/database.js';
 import { IngestModule } from './ingest/ingest.module.js';
@@ -54,6 +56,7 @@ export class AppModule {
         ProjectionsModule,
         RealtimeModule,
         AdminModule,
+        CompletenessModule,
         ObservabilityModule,
       ],
     };

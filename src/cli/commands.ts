@@ -1,14 +1,18 @@
 /**
  * What each `paywire` command does, loaded only when one runs, so that `--help` and a bad option answer
- * without loading Nest, the database drivers and the broker. `replay` asks a running Paywire to rebuild
- * (POST /admin/replay) and follows it with a progress bar; when no server answers it rebuilds in this
- * process, against the same database.
+ * without loading Nest, the database drivers and the broker. `replay`, `backfill` and `reconcile` ask a
+ * running Paywire (its admin API) and follow the job with a progress bar; when no server answers they run
+ * in this process, against the same database (an embedded one can be open in one process only).
  */
 import type { Command } from 'commander';
 import { createApp } from '../app.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { migrate } from '../database/database.js';
 import { ReplayService } from '../projections/replay.js';
+import { ReconcileService, type ReconcileReport } from '../completeness/reconcile.service.js';
+import { EVENT_RETENTION_SECONDS, StripeSync } from '../completeness/stripe-sync.js';
+import type { SyncJob } from '../completeness/sync-jobs.js';
+import { FakeStripe } from '../fake-stripe/fake-stripe.js';
 import { MqttTokens } from '../realtime/mqtt-tokens.js';
 import { progressBar } from './progress.js';
 import type { ScenarioName } from './scenarios.js';
@@ -26,12 +30,31 @@ export async function migrateCommand(): Promise<void> {
   process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
 }
 
-async function replayRemote(url: string, adminKey: string): Promise<boolean> {
+async function answers(url: string): Promise<boolean> {
   try {
     await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(1000) });
+    return true;
   } catch {
     return false;
   }
+}
+
+/** Runs `work` against an application built in this process, closed afterwards. */
+async function inProcess<T>(
+  config: Config,
+  work: (app: Awaited<ReturnType<typeof createApp>>['app']) => Promise<T>,
+): Promise<T> {
+  const { app } = await createApp({ ...config, logLevel: 'warn', gapHealIntervalSeconds: 0 });
+  await app.init();
+  try {
+    return await work(app);
+  } finally {
+    await app.close();
+  }
+}
+
+async function replayRemote(url: string, adminKey: string): Promise<boolean> {
+  if (!(await answers(url))) return false;
   const headers = { authorization: `Bearer ${adminKey}` };
   const started = await fetch(`${url}/admin/replay`, { method: 'POST', headers });
   if (started.status !== 202) throw new Error(`the server answered ${started.status} to POST /admin/replay`);
@@ -126,4 +149,139 @@ export async function simulateCommand(options: {
       `customers: ${result.customers.slice(0, 5).join(', ')}${result.customers.length > 5 ? ', …' : ''}\n` +
       `state: curl -H "Authorization: Bearer $ADMIN_API_KEY" ${base}/admin/customers/${result.customers[0]}\n`,
   );
+}
+
+type BackfillStatus = Pick<SyncJob, 'state' | 'fetched' | 'stored' | 'duplicates'> & {
+  cursor: string;
+  error?: string;
+};
+
+/** Follows a backfill with a bar over the stretch of time it covers; resolves with its last status. */
+async function followBackfill(since: number, read: () => Promise<BackfillStatus>): Promise<BackfillStatus> {
+  const bar = progressBar('seconds of history');
+  try {
+    for (;;) {
+      const job = await read();
+      const span = Math.max(1, Math.floor(Date.now() / 1000) - since);
+      const covered = Math.floor(Date.parse(job.cursor) / 1000) - since;
+      bar.update(job.state === 'done' ? span : Math.min(covered, span - 1), span);
+      if (job.state !== 'running') return job;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  } finally {
+    bar.stop();
+  }
+}
+
+function reportBackfill(job: BackfillStatus): void {
+  process.stdout.write(
+    `fetched ${job.fetched} events: ${job.stored} stored, ${job.duplicates} already in the log\n`,
+  );
+  if (job.state === 'failed') throw new Error(`the backfill failed: ${job.error ?? 'see the server log'}`);
+}
+
+export async function backfillCommand(options: { since?: number; url?: string }): Promise<void> {
+  const config = loadConfig();
+  const since = options.since ?? Math.floor(Date.now() / 1000) - EVENT_RETENTION_SECONDS;
+  const url = options.url ?? localUrl(config);
+  const headers = { authorization: `Bearer ${config.adminApiKey}`, 'content-type': 'application/json' };
+  if (await answers(url)) {
+    const started = await fetch(`${url}/admin/backfill`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ since }),
+    });
+    const body = (await started.json()) as { jobId?: string; message?: string };
+    if (started.status !== 202)
+      throw new Error(`the server answered ${started.status} to POST /admin/backfill: ${body.message ?? ''}`);
+    process.stdout.write(`backfilling on ${url} (job ${body.jobId})\n`);
+    const read = async () =>
+      (await (await fetch(`${url}/admin/backfill/${body.jobId}`, { headers })).json()) as BackfillStatus;
+    return reportBackfill(await followBackfill(since, read));
+  }
+  if (!config.stripeSecretKey) throw new Error("STRIPE_SECRET_KEY is not set: backfill needs Stripe's API");
+  process.stdout.write(`no server at ${url}; backfilling in this process\n`);
+  await inProcess(config, async (app) => {
+    const sync = app.get(StripeSync);
+    const follow = (job: SyncJob) => followBackfill(job.since, async () => status((await sync.job(job.id))!));
+    // A backfill this command ran before and that was killed continues from its cursor instead.
+    const resumed = await sync.resumedAtStart;
+    for (const job of resumed) {
+      process.stdout.write(`resuming job ${job.id} from ${new Date(job.cursor * 1000).toISOString()}\n`);
+      reportBackfill(await follow(job));
+    }
+    if (resumed.length === 0) reportBackfill(await follow(await sync.startBackfill(since)));
+  });
+}
+
+function status(job: SyncJob): BackfillStatus {
+  return { ...job, cursor: new Date(job.cursor * 1000).toISOString(), error: job.error ?? undefined };
+}
+
+export async function reconcileCommand(options: {
+  customer?: string;
+  repair?: boolean;
+  url?: string;
+}): Promise<void> {
+  const config = loadConfig();
+  const url = options.url ?? localUrl(config);
+  const request = { customerId: options.customer, repair: options.repair === true };
+  let report: ReconcileReport;
+  if (await answers(url)) {
+    const response = await fetch(`${url}/admin/reconcile`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${config.adminApiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+    });
+    const body = (await response.json()) as ReconcileReport & { error?: string; message?: string };
+    if (response.status !== 200)
+      throw new Error(
+        `the server answered ${response.status} to POST /admin/reconcile: ${body.message ?? body.error ?? ''}`,
+      );
+    report = body;
+  } else {
+    if (!config.stripeSecretKey)
+      throw new Error("STRIPE_SECRET_KEY is not set: reconcile needs Stripe's API");
+    report = await inProcess(config, (app) => app.get(ReconcileService).reconcile(request));
+  }
+  for (const drift of report.drifted) {
+    process.stdout.write(
+      `${drift.customerId}  ${drift.path}  paywire=${JSON.stringify(drift.paywire)}  stripe=${JSON.stringify(drift.stripe)}\n`,
+    );
+  }
+  process.stdout.write(
+    `checked ${report.checked} customer${report.checked === 1 ? '' : 's'}: ${report.drifted.length} difference${report.drifted.length === 1 ? '' : 's'}` +
+      (request.repair ? `, ${report.repaired} repaired\n` : '\n'),
+  );
+}
+
+export async function fakeStripeCommand(options: {
+  port: number;
+  host: string;
+  webhookUrl?: string;
+  webhookSecret?: string;
+  dropWebhooks?: boolean;
+  delayWebhooks: number;
+}): Promise<void> {
+  const config = loadConfig();
+  const fake = await new FakeStripe({
+    port: options.port,
+    host: options.host,
+    webhookUrl: options.webhookUrl ?? `${localUrl(config)}/webhooks/stripe`,
+    webhookSecret: options.webhookSecret ?? config.webhookSecrets[0],
+  }).start();
+  fake.configureWebhooks({ mode: options.dropWebhooks ? 'drop' : 'deliver', delayMs: options.delayWebhooks });
+  const [product] = fake.products;
+  process.stdout.write(
+    `fake Stripe at ${fake.url} (not Stripe: a development stand-in)\n` +
+      `  webhooks: ${fake.webhookMode === 'drop' ? 'dropped' : `to ${fake.webhookUrl}`}${fake.webhookDelayMs ? `, ${fake.webhookDelayMs} ms late` : ''}\n` +
+      `  for Paywire:      STRIPE_API_URL=${fake.url} STRIPE_SECRET_KEY=sk_test_fake GAP_HEAL_INTERVAL_SECONDS=10\n` +
+      `  for the example:  STRIPE_API_URL=${fake.url} STRIPE_SECRET_KEY=sk_test_fake STRIPE_PRICE_ID=${product.priceId}\n` +
+      `  drive it:         curl -X POST ${fake.url}/_fake/subscriptions/sub_…/renew  (also fail_payment, cancel)\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await fake.close();
 }

@@ -70,7 +70,40 @@ function paywireProgram(): Command {
     .option('--url <url>', 'the Paywire to send to (default: http://HOST:PORT)')
     .action(async (options) => (await commands()).simulateCommand(options));
 
+  program
+    .command('backfill')
+    .description("append the events Stripe's API has and the log lacks, with a progress bar")
+    .option('--since <when>', 'ISO-8601 or unix seconds (default: 30 days ago)', since)
+    .option('--url <url>', 'a running Paywire to ask (default: http://HOST:PORT); else run in this process')
+    .action(async (options) => (await commands()).backfillCommand(options));
+
+  program
+    .command('reconcile')
+    .description("compare customers' state with Stripe's objects and report each difference")
+    .option('--customer <id>', 'one customer (default: every customer, paged)')
+    .option('--repair', 'append the fetched objects as snapshot events to fix the differences')
+    .option('--url <url>', 'a running Paywire to ask (default: http://HOST:PORT); else run in this process')
+    .action(async (options) => (await commands()).reconcileCommand(options));
+
+  program
+    .command('fake-stripe')
+    .description("a local stand-in for Stripe's API and checkout that sends signed webhooks (development)")
+    .option('--port <n>', 'listen port (default 12111)', integer(0, 65535), 12111)
+    .option('--host <host>', 'listen address', '127.0.0.1')
+    .option('--webhook-url <url>', "where to send webhooks (default: this machine's Paywire)")
+    .option('--webhook-secret <whsec>', 'signing secret (default: the first of STRIPE_WEBHOOK_SECRET)')
+    .option('--drop-webhooks', 'record events but send no webhooks (gap healing must find them)')
+    .option('--delay-webhooks <ms>', 'hold each webhook this long', integer(0), 0)
+    .action(async (options) => (await commands()).fakeStripeCommand(options));
+
   return program;
+}
+
+function since(value: string): number {
+  if (/^\d{1,12}$/.test(value)) return Number(value);
+  const parsed = Date.parse(value);
+  if (Number.isNaN(parsed)) throw new InvalidArgumentError('It must be ISO-8601 or unix seconds.');
+  return Math.floor(parsed / 1000);
 }
 
 paywireProgram()

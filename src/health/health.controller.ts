@@ -1,9 +1,11 @@
 /**
  * Liveness and readiness. `live` says the process answers; `ready` says it can do its job: the database
- * answers and the projector is keeping up (lag is reported, not judged, so an operator sees it).
+ * answers and the projector is keeping up (lag is reported, not judged, so an operator sees it), and gap
+ * healing has succeeded within three intervals (`degraded` when not).
  */
 import { Controller, Get, HttpException, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { GapHealer } from '../completeness/gap-healer.js';
 import { SQL, type Sql } from '../database/database.js';
 import { BillingProjector } from '../projections/billing.projector.js';
 import { BillingBroker } from '../realtime/billing-broker.js';
@@ -15,6 +17,7 @@ export class HealthController {
     @Inject(SQL) private readonly sql: Sql,
     private readonly projector: BillingProjector,
     private readonly broker: BillingBroker,
+    private readonly healer: GapHealer,
   ) {}
 
   @Get('live')
@@ -31,11 +34,15 @@ export class HealthController {
     } catch {
       throw new HttpException({ error: 'unavailable', database: 'down' }, 503);
     }
+    const gapHealing = await this.healer.status();
+    // Failing gap healing is reported, not made a 503: webhooks still arrive and are stored, and taking every
+    // instance out of the load balancer because Stripe's API is unreachable would stop those too.
     return {
-      status: 'ok',
+      status: gapHealing.status === 'failing' ? 'degraded' : 'ok',
       database: 'up',
       projector: await this.projector.lag(),
       broker: { clients: this.broker.clientCount() },
+      gapHealing,
     };
   }
 }

@@ -76,6 +76,33 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly stripeApiRequests = new Counter({
+    name: 'paywire_stripe_api_requests_total',
+    help: "Requests to Stripe's API (each retry counts), by status class or connection_error",
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stripeEventsFetched = new Counter({
+    name: 'paywire_stripe_events_fetched_total',
+    help: "Events listed from Stripe's API by backfill or gap healing (kind), stored new or already in the log",
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly gapHealRuns = new Counter({
+    name: 'paywire_gap_heal_runs_total',
+    help: 'Gap-healing runs by this instance, by result (done, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly gapHealLastSuccess = new Gauge({
+    name: 'paywire_gap_heal_last_success_timestamp_seconds',
+    help: 'When the last successful gap-healing run (by any instance) finished',
+    registers: [this.registry],
+  });
+
   /** How many messages wait in the MQTT outbox; the broker points it at its publisher. */
   mqttOutboxDepth: () => number = () => 0;
 

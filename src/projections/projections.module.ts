@@ -6,13 +6,13 @@
 import { Module } from '@nestjs/common';
 import { EventLogModule } from '../event-log/event-log.module.js';
 import { BillingProjector } from './billing.projector.js';
-import { catalogProvider } from './catalog.provider.js';
+import { CATALOG, catalogProvider } from './catalog.provider.js';
 import { CustomerStateQuery } from './customer-state.query.js';
 import { ReplayService } from './replay.js';
 
 @Module({
   imports: [EventLogModule],
   providers: [catalogProvider, BillingProjector, ReplayService, CustomerStateQuery],
-  exports: [BillingProjector, ReplayService, CustomerStateQuery],
+  exports: [BillingProjector, ReplayService, CustomerStateQuery, CATALOG],
 })
 export class ProjectionsModule {}

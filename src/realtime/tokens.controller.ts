@@ -2,12 +2,13 @@
  * `POST /admin/tokens` (SPEC section 4): mints a browser's MQTT token for a customer or a user, so an app's
  * server can hand it to the page without holding `MQTT_TOKEN_SECRET` itself.
  */
-import { Body, Controller, HttpCode, HttpException, Inject, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AdminKeyGuard } from '../admin/admin-key.guard.js';
 import { CONFIG, type Config } from '../config/config.js';
+import { parseJsonBody } from '../http/json-body.js';
 import { DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS, MqttTokens } from './mqtt-tokens.js';
 import { TOPIC_ID } from './topics.js';
 
@@ -49,20 +50,7 @@ export class TokensController {
   })
   @ApiResponse({ status: 200, description: '{"token","expiresAt","topics","url","clientId"}' })
   async mint(@Body() body: unknown, @Req() request: FastifyRequest) {
-    let json: unknown;
-    try {
-      json = Buffer.isBuffer(body) && body.length > 0 ? JSON.parse(body.toString('utf8')) : {};
-    } catch {
-      throw new HttpException({ error: 'invalid_body' }, 400);
-    }
-    const parsed = tokenRequest.safeParse(json);
-    if (!parsed.success) {
-      throw new HttpException(
-        { error: 'invalid_parameter', parameter: String(parsed.error.issues[0]?.path[0] ?? 'body') },
-        400,
-      );
-    }
-    const minted = await this.tokens.mint(parsed.data);
+    const minted = await this.tokens.mint(parseJsonBody(body, tokenRequest));
     const host = request.headers.host ?? `${this.config.host}:${this.config.port}`;
     return { ...minted, url: `ws://${host}${this.config.mqttWsPath}` };
   }

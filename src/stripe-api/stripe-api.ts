@@ -86,7 +86,10 @@ class PacedHttpClient implements Stripe.HttpClient {
   }
 }
 
-/** A Stripe SDK client under the rate ceiling, or undefined when no secret key is configured. */
+/** The application's client (a `Stripe`), or null when `STRIPE_SECRET_KEY` is not set. */
+export const STRIPE = Symbol('paywire.stripe');
+
+/** A Stripe SDK client under the rate ceiling. */
 export function createStripeApi(options: StripeApiOptions): Stripe {
   const url = new URL(options.apiUrl);
   const maxRetries = options.maxRetries ?? 8;
