@@ -8,6 +8,7 @@
  * snapshots that change something are the repair. Because the repair is ordinary log events, a replay
  * reproduces it.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type Stripe from 'stripe';
 import { billingState, type BillingState, type Entitlement } from '../billing/billing-state.js';
 import type { Catalog } from '../billing/catalog.js';
@@ -94,7 +95,8 @@ export function reconcileCustomer(
 export function compareStates(customerId: string, paywire: BillingState, stripe: BillingState): Drift[] {
   const drifts: Drift[] = [];
   const compare = (path: string, a: unknown, b: unknown) => {
-    if (JSON.stringify(a ?? null) !== JSON.stringify(b ?? null)) {
+    // Key order does not count: a state read back from jsonb has its keys in jsonb's order.
+    if (!isDeepStrictEqual(a ?? null, b ?? null)) {
       drifts.push({ customerId, path, paywire: a ?? null, stripe: b ?? null });
     }
   };

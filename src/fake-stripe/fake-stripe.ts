@@ -45,6 +45,8 @@ export interface FakeStripeOptions {
   /** The one accepted secret key; unset: any `sk_test_…` or `rk_test_…`. */
   apiKey?: string;
   products?: FakeProduct[];
+  /** Seconds added to the wall clock from the start (negative: history placed in the past). */
+  clockOffset?: number;
 }
 
 export type WebhookMode = 'deliver' | 'drop';
@@ -115,6 +117,7 @@ export class FakeStripe {
     this.products = options.products ?? DEFAULT_PRODUCTS;
     this.webhookUrl = options.webhookUrl;
     this.webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(24).toString('hex')}`;
+    this.clockOffset = options.clockOffset ?? 0;
   }
 
   get url(): string {
