@@ -165,9 +165,10 @@ describe('gap healing that keeps failing', () => {
       const metrics = await (await fetch(`${failing.url}/metrics`)).text();
       expect(metrics).toMatch(/paywire_gap_heal_runs_total\{result="failed"\} [1-9]/);
       expect(metrics).toMatch(/paywire_stripe_api_requests_total\{status="4xx"\} [1-9]/);
-      const [{ error }] = await failing.app
-        .get(SQL)
-        .query<{ error: string }>(`SELECT error FROM stripe_sync_jobs WHERE state = 'failed' LIMIT 1`);
+      const failingSql: Sql = failing.app.get(SQL);
+      const [{ error }] = await failingSql.query<{ error: string }>(
+        `SELECT error FROM stripe_sync_jobs WHERE state = 'failed' LIMIT 1`,
+      );
       expect(error).toContain('StripeAuthenticationError (401)');
       expect(error).not.toContain('sk_test_a_revoked_one');
     } finally {
