@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 
-const COMMANDS = ['serve', 'migrate', 'replay', 'token', 'simulate'];
+const COMMANDS = ['serve', 'migrate', 'replay', 'token', 'simulate', 'backfill', 'reconcile', 'fake-stripe'];
 const dataDir = mkdtempSync(join(tmpdir(), 'paywire-cli-'));
 
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -56,6 +56,9 @@ describe('a command line that cannot run', () => {
     [['token', '--customer', 'cus/../#'], /ids must match/],
     [['replay', '--url'], /option '--url <url>' argument missing/],
     [['refund'], /unknown command 'refund'/],
+    [['backfill', '--since', 'yesterday'], /'--since <when>' argument 'yesterday' is invalid/],
+    [['reconcile', '--customer'], /option '--customer <id>' argument missing/],
+    [['fake-stripe', '--port', '70000'], /'--port <n>' argument '70000' is invalid/],
   ])('paywire %j exits 2 with one line naming the problem', (args, message) => {
     const { status, stdout, stderr } = paywire(...args);
     expect(status).toBe(2);
