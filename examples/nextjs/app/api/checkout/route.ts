@@ -2,13 +2,17 @@
  * Starts a Stripe Checkout Session for the signed-in user. `metadata.userId` (and `client_reference_id`)
  * is how Paywire links the Stripe customer to this app's user, and so publishes on billing/users/{id}.
  */
-import Stripe from 'stripe';
 import { currentUserId } from '../../session';
+import { stripeClient } from '../../stripe';
 
 export async function POST(request: Request) {
-  const stripe = new Stripe(process.env.STRIPE_SECRET_KEY ?? '');
+  const stripe = stripeClient();
   const userId = await currentUserId();
-  const origin = new URL(request.url).origin;
+  // Where the browser came from, as it addressed this app (behind a proxy: the forwarded host).
+  const host = request.headers.get('x-forwarded-host') ?? request.headers.get('host');
+  const origin = host
+    ? `${request.headers.get('x-forwarded-proto') ?? 'http'}://${host}`
+    : new URL(request.url).origin;
   const session = await stripe.checkout.sessions.create({
     mode: 'subscription',
     line_items: [{ price: process.env.STRIPE_PRICE_ID ?? '', quantity: 1 }],
