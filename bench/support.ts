@@ -156,13 +156,17 @@ export const BENCH_SECRETS = {
 };
 
 /** Paywire on the benchmark's database, listening on a free port, logging nothing. */
-export async function startPaywire(databaseUrl: string): Promise<PaywireApp & { port: number }> {
+export async function startPaywire(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<PaywireApp & { port: number }> {
   const config = loadConfig({
     NODE_ENV: 'test',
     DATABASE_URL: databaseUrl,
     DATA_DIR: '/tmp/paywire-bench',
     LOG_LEVEL: 'silent',
     ...BENCH_SECRETS,
+    ...env,
   });
   const paywire = await createApp(config);
   return { ...paywire, port: await listen(paywire, 0, '127.0.0.1') };

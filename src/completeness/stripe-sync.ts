@@ -14,7 +14,7 @@ import { eventToAppend } from '../ingest/stripe-webhook.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { STRIPE } from '../stripe-api/stripe-api.js';
-import { eventWindows } from './event-windows.js';
+import { eventWindows, type EventWindow } from './event-windows.js';
 import {
   HEARTBEAT_SECONDS,
   adoptOrphans,
@@ -23,6 +23,7 @@ import {
   findJob,
   heartbeat,
   saveProgress,
+  type JobProgress,
   type SyncJob,
   type SyncJobKind,
 } from './sync-jobs.js';
@@ -110,50 +111,63 @@ export class StripeSync implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   private async run(job: SyncJob): Promise<SyncJob> {
-    const progress = {
+    const progress: JobProgress = {
       cursor: job.cursor,
       fetched: job.fetched,
       stored: job.stored,
       duplicates: job.duplicates,
     };
+    // One window is stored while the next is listed, so the requests keep to the ceiling's pace instead of
+    // pausing for every commit; windows are still committed, and their cursors saved, in order.
+    let storing: Promise<boolean> = Promise.resolve(true);
+    const stillOurs = async () => (await storing) && !this.stopping;
     try {
       for await (const window of eventWindows(this.stripe!, job.cursor)) {
-        const results = await Promise.all(
-          window.events.flatMap((event) => {
-            try {
-              return [this.log.appendEvent(eventToAppend(event, JSON.stringify(event), 'api'))];
-            } catch {
-              // The API answered something that is not an event object: nothing to store, and nothing that
-              // a retry would change. Its id is logged (never its content).
-              this.logger.warn(
-                { jobId: job.id, eventId: String(event.id).slice(0, 255) },
-                'skipped a listed object that is not an event',
-              );
-              return [];
-            }
-          }),
-        );
-        const stored = results.filter((result) => !result.duplicate).length;
-        progress.cursor = window.cursor;
-        progress.fetched += window.events.length;
-        progress.stored += stored;
-        progress.duplicates += results.length - stored;
-        this.metrics.stripeEventsFetched.inc({ kind: job.kind, result: 'stored' }, stored);
-        this.metrics.stripeEventsFetched.inc(
-          { kind: job.kind, result: 'duplicate' },
-          results.length - stored,
-        );
-        if (!(await saveProgress(this.sql, job.id, progress))) return (await findJob(this.sql, job.id))!;
-        if (this.stopping) return { ...job, ...progress };
+        if (!(await stillOurs())) break;
+        storing = this.store(job, window, progress);
+        // Handled here as well, so a failure while the next window is being listed is not an unhandled
+        // rejection; the loop's next `stillOurs()` (or the catch below) still sees it.
+        storing.catch(() => undefined);
       }
-      await finishJob(this.sql, job.id, null);
-      this.logger.info({ jobId: job.id, kind: job.kind, ...progress }, 'job done');
+      if (await stillOurs()) {
+        await finishJob(this.sql, job.id, null);
+        this.logger.info({ jobId: job.id, kind: job.kind, ...progress }, 'job done');
+      }
     } catch (error) {
-      if (this.stopping) return { ...job, ...progress };
-      await finishJob(this.sql, job.id, describe(error)).catch(() => undefined);
-      this.warn(`${job.kind} job failed`, error, job.id);
+      await storing.catch(() => false);
+      if (!this.stopping) {
+        await finishJob(this.sql, job.id, describe(error)).catch(() => undefined);
+        this.warn(`${job.kind} job failed`, error, job.id);
+      }
     }
-    return (await findJob(this.sql, job.id)) ?? { ...job, ...progress };
+    return (await findJob(this.sql, job.id).catch(() => null)) ?? { ...job, ...progress };
+  }
+
+  /** Appends a window's events and saves the cursor past it; false when the job is no longer this runner's. */
+  private async store(job: SyncJob, window: EventWindow, progress: JobProgress): Promise<boolean> {
+    const results = await Promise.all(
+      window.events.flatMap((event) => {
+        try {
+          return [this.log.appendEvent(eventToAppend(event, JSON.stringify(event), 'api'))];
+        } catch {
+          // The API answered something that is not an event object: nothing to store, and nothing that a
+          // retry would change. Its id is logged (never its content).
+          this.logger.warn(
+            { jobId: job.id, eventId: String(event.id).slice(0, 255) },
+            'skipped a listed object that is not an event',
+          );
+          return [];
+        }
+      }),
+    );
+    const stored = results.filter((result) => !result.duplicate).length;
+    progress.cursor = window.cursor;
+    progress.fetched += window.events.length;
+    progress.stored += stored;
+    progress.duplicates += results.length - stored;
+    this.metrics.stripeEventsFetched.inc({ kind: job.kind, result: 'stored' }, stored);
+    this.metrics.stripeEventsFetched.inc({ kind: job.kind, result: 'duplicate' }, results.length - stored);
+    return saveProgress(this.sql, job.id, progress);
   }
 
   private async beat(): Promise<void> {

@@ -771,6 +771,13 @@ export class FakeStripe {
       response.writeHead(303, { location }).end();
       return;
     }
+    if (url.pathname === '/_fake/stats' && method === 'GET') {
+      return json(response, 200, {
+        requests: this.requestTimes.length,
+        events: this.events.length,
+        deliveries: this.deliveries.length,
+      });
+    }
     if (url.pathname.startsWith('/_fake/') && method === 'POST') {
       return json(
         response,
