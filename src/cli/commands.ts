@@ -12,7 +12,6 @@ import { ReplayService } from '../projections/replay.js';
 import { ReconcileService, type ReconcileReport } from '../completeness/reconcile.service.js';
 import { EVENT_RETENTION_SECONDS, StripeSync } from '../completeness/stripe-sync.js';
 import type { SyncJob } from '../completeness/sync-jobs.js';
-import { FakeStripe } from '../fake-stripe/fake-stripe.js';
 import { MqttTokens } from '../realtime/mqtt-tokens.js';
 import { progressBar } from './progress.js';
 import type { ScenarioName } from './scenarios.js';
@@ -264,6 +263,8 @@ export async function fakeStripeCommand(options: {
   delayWebhooks: number;
 }): Promise<void> {
   const config = loadConfig();
+  // Loaded here only, so that no other command (serve above all) loads the development stand-in.
+  const { FakeStripe } = await import('../fake-stripe/fake-stripe.js');
   const fake = await new FakeStripe({
     port: options.port,
     host: options.host,
