@@ -12,12 +12,14 @@ import { SQL, type Sql } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { StripeSync } from './stripe-sync.js';
-import { lastSucceeded } from './sync-jobs.js';
+import { lastSucceeded, pruneFinished } from './sync-jobs.js';
 
 /** Each run starts this far before the previous run's cursor: events become listable a little late. */
 const OVERLAP_SECONDS = 60;
 /** With no successful run yet, the first looks back this far (older gaps are a backfill's job). */
 const FIRST_LOOKBACK_SECONDS = 3600;
+/** Finished runs are kept this long, for an operator reading `stripe_sync_jobs`. */
+const KEEP_RUNS_DAYS = 7;
 
 export interface GapHealingStatus {
   status: 'off' | 'ok' | 'failing';
@@ -62,6 +64,7 @@ export class GapHealer implements OnApplicationBootstrap, OnApplicationShutdown 
       : now - Math.max(FIRST_LOOKBACK_SECONDS, 2 * this.config.gapHealIntervalSeconds);
     const job = await this.sync.create('heal', since);
     if (!job) return 'skipped';
+    await pruneFinished(this.sql, 'heal', KEEP_RUNS_DAYS);
     const finished = await this.sync.launch(job);
     const result = finished.state === 'done' ? 'done' : 'failed';
     this.metrics.gapHealRuns.inc({ result });

@@ -150,6 +150,14 @@ export async function lastSucceeded(db: SqlExecutor, kind: SyncJobKind): Promise
   return row ? toJob(row) : null;
 }
 
+/** Forgets finished runs of `kind` older than `days` (gap healing leaves one row per interval). */
+export async function pruneFinished(db: SqlExecutor, kind: SyncJobKind, days: number): Promise<void> {
+  await db.query(
+    `DELETE FROM stripe_sync_jobs WHERE kind = $1 AND state <> 'running' AND finished_at < now() - make_interval(days => $2)`,
+    [kind, days],
+  );
+}
+
 function isOrphaned(owner: string | null, heartbeatAge: number | null): boolean {
   if (owner === RUNNER_ID) return false;
   if (owner === null || heartbeatAge === null || heartbeatAge > ORPHANED_AFTER_SECONDS) return true;

@@ -60,6 +60,20 @@ export interface Fault {
 
 type StripeObject = Record<string, unknown> & { id: string; created: number };
 
+/**
+ * The fields the fake sets of a Stripe type, each checked against the SDK's declaration (`satisfies
+ * Shaped<Stripe.Customer>`), so a field it names with the wrong type or a wrong name fails to compile;
+ * Stripe's many fields it has no use for are left out.
+ */
+type Shaped<T> =
+  T extends Array<infer U> ? Array<Shaped<U>> : T extends object ? { [K in keyof T]?: Shaped<T[K]> } : T;
+
+interface CheckoutLine {
+  product: FakeProduct;
+  quantity: number;
+  subscriptionMetadata: Record<string, string>;
+}
+
 interface ListParams {
   limit: number;
   startingAfter?: string;
@@ -107,6 +121,7 @@ export class FakeStripe {
   private readonly customers = new Map<string, StripeObject>();
   private readonly subscriptions = new Map<string, StripeObject>();
   private readonly sessions = new Map<string, StripeObject>();
+  private readonly checkoutLines = new Map<string, CheckoutLine>();
   private readonly entitlements = new Map<string, string[]>();
   private faults: Fault[] = [];
   private readonly pendingDeliveries = new Set<Promise<void>>();
@@ -184,7 +199,7 @@ export class FakeStripe {
       preferred_locales: [],
       tax_exempt: 'none',
       test_clock: null,
-    };
+    } satisfies Shaped<Stripe.Customer>;
     this.customers.set(customer.id, customer);
     this.emit('customer.created', customer, at);
     return customer;
@@ -224,7 +239,7 @@ export class FakeStripe {
     }
     const id = stripeId('cs_test', 58);
     const quantity = Number(field(form, 'line_items', 0, 'quantity') ?? '1');
-    const session: StripeObject = {
+    const session = {
       id,
       object: 'checkout.session',
       created: this.now(),
@@ -247,14 +262,14 @@ export class FakeStripe {
       livemode: false,
       expires_at: this.now() + 86400,
       ui_mode: 'hosted',
-      // Kept beside the session for completing it; Stripe exposes them as `line_items` (expandable).
-      _line: {
-        product,
-        quantity,
-        subscriptionMetadata: stringMap((form.subscription_data as Form | undefined)?.metadata),
-      },
-    };
+    } satisfies Shaped<Stripe.Checkout.Session>;
     this.sessions.set(id, session);
+    // Kept beside the session for completing it; Stripe exposes them as `line_items` (expandable).
+    this.checkoutLines.set(id, {
+      product,
+      quantity,
+      subscriptionMetadata: stringMap((form.subscription_data as Form | undefined)?.metadata),
+    });
     return session;
   }
 
@@ -270,11 +285,7 @@ export class FakeStripe {
         'id',
       );
     if (session.status !== 'open') return session;
-    const line = session._line as {
-      product: FakeProduct;
-      quantity: number;
-      subscriptionMetadata: Record<string, string>;
-    };
+    const line = this.checkoutLines.get(session.id)!;
     const now = this.now();
     const userId =
       (session.metadata as Record<string, string>).userId ?? (session.client_reference_id as string | null);
@@ -301,7 +312,7 @@ export class FakeStripe {
       session.payment_intent = stripeId('pi', 24);
     }
     Object.assign(session, { status: 'complete', payment_status: 'paid' });
-    this.emit('checkout.session.completed', this.publicSession(session), now);
+    this.emit('checkout.session.completed', session, now);
     return session;
   }
 
@@ -313,7 +324,7 @@ export class FakeStripe {
     at = this.now(),
   ): StripeObject {
     const id = stripeId('sub', 24);
-    const subscription: StripeObject = {
+    const subscription = {
       id,
       object: 'subscription',
       created: at,
@@ -349,7 +360,7 @@ export class FakeStripe {
         has_more: false,
         url: `/v1/subscription_items?subscription=${id}`,
       },
-    };
+    } satisfies Shaped<Stripe.Subscription>;
     this.subscriptions.set(id, subscription);
     this.emit('customer.subscription.created', subscription, at);
     this.invoice(subscription, 'paid', at);
@@ -422,10 +433,10 @@ export class FakeStripe {
       metadata: { features: product.features.join(',') },
       default_price: product.priceId,
       type: 'service',
-    };
+    } satisfies Shaped<Stripe.Product>;
   }
 
-  private priceObject(product: FakeProduct): Record<string, unknown> {
+  private priceObject(product: FakeProduct): Shaped<Stripe.Price> {
     return {
       id: product.priceId,
       object: 'price',
@@ -439,17 +450,17 @@ export class FakeStripe {
       type: 'recurring',
       unit_amount: product.unitAmount,
       unit_amount_decimal: String(product.unitAmount),
-    };
+    } satisfies Shaped<Stripe.Price>;
   }
 
   private invoice(subscription: StripeObject, status: 'paid' | 'open', at: number): void {
     const item = this.firstItem(subscription);
     const amount = ((item.price as { unit_amount: number }).unit_amount ?? 0) * (item.quantity as number);
-    const invoice: StripeObject = {
+    const invoice = {
       id: stripeId('in', 24),
       object: 'invoice',
       created: at,
-      customer: subscription.customer,
+      customer: subscription.customer as string,
       status,
       amount_due: amount,
       amount_paid: status === 'paid' ? amount : 0,
@@ -463,10 +474,10 @@ export class FakeStripe {
         type: 'subscription_details',
         subscription_details: { subscription: subscription.id, metadata: {} },
       },
-      period_start: item.current_period_start,
-      period_end: item.current_period_end,
+      period_start: item.current_period_start as number,
+      period_end: item.current_period_end as number,
       last_finalization_error: null,
-    };
+    } satisfies Shaped<Stripe.Invoice>;
     subscription.latest_invoice = invoice.id;
     this.emit(status === 'paid' ? 'invoice.paid' : 'invoice.payment_failed', invoice, at);
   }
@@ -492,17 +503,20 @@ export class FakeStripe {
     });
   }
 
-  private activeEntitlement(customerId: string, feature: string): Record<string, unknown> {
+  private activeEntitlement(
+    customerId: string,
+    feature: string,
+  ): Shaped<Stripe.Entitlements.ActiveEntitlement> {
     return {
       id: `ent_${customerId.slice(4)}_${feature}`,
       object: 'entitlements.active_entitlement',
       feature: `feat_${feature}`,
       livemode: false,
       lookup_key: feature,
-    };
+    } satisfies Shaped<Stripe.Entitlements.ActiveEntitlement>;
   }
 
-  private entitlementSummary(customerId: string): Record<string, unknown> {
+  private entitlementSummary(customerId: string): Shaped<Stripe.Entitlements.ActiveEntitlementSummary> {
     const data = (this.entitlements.get(customerId) ?? []).map((feature) =>
       this.activeEntitlement(customerId, feature),
     );
@@ -511,12 +525,7 @@ export class FakeStripe {
       customer: customerId,
       livemode: false,
       entitlements: { object: 'list', data, has_more: false, url: '/v1/customer/entitlements' },
-    };
-  }
-
-  private publicSession(session: StripeObject): Record<string, unknown> {
-    const { _line: _omitted, ...rest } = session;
-    return structuredClone(rest);
+    } satisfies Shaped<Stripe.Entitlements.ActiveEntitlementSummary>;
   }
 
   private emit(
@@ -719,11 +728,11 @@ export class FakeStripe {
       );
       return listOf('/v1/entitlements/active_entitlements', data, listParams(params));
     }
-    if (route === 'POST /v1/checkout/sessions') return this.publicSession(this.createCheckoutSession(params));
+    if (route === 'POST /v1/checkout/sessions') return this.createCheckoutSession(params);
     if ((match = /^GET \/v1\/checkout\/sessions\/([\w]+)$/.exec(route))) {
       const session = this.sessions.get(match[1]);
       if (!session) throw missing('checkout.session', match[1]);
-      return this.publicSession(session);
+      return session;
     }
     throw new FakeStripeError(404, 'invalid_request_error', `Unrecognized request URL (${method}: ${path}).`);
   }
@@ -755,7 +764,7 @@ export class FakeStripe {
     if ((match = /^\/checkout\/([\w]+)$/.exec(url.pathname)) && method === 'GET') {
       const session = this.sessions.get(match[1]);
       if (!session) return html(response, 404, '<h1>This checkout session does not exist</h1>');
-      const { product } = session._line as { product: FakeProduct };
+      const { product } = this.checkoutLines.get(session.id)!;
       return html(
         response,
         200,
