@@ -50,9 +50,13 @@ process.stdout.write(
 // Baseline: list everything through the same paced client, storing nothing.
 const lister = createStripeApi({ secretKey: 'sk_test_bench', apiUrl: history.url, ratePerSecond: RATE });
 let listed = 0;
+const listHeap: number[] = [];
 let requestsBefore = await requestsMade(history.url);
 let started = performance.now();
-for await (const window of eventWindows(lister, since)) listed += window.events.length;
+for await (const window of eventWindows(lister, since)) {
+  listed += window.events.length;
+  if (listed >= ((listHeap.length + 1) / 4) * history.events) listHeap.push(heapMiB());
+}
 const listSeconds = (performance.now() - started) / 1000;
 const listRequests = (await requestsMade(history.url)) - requestsBefore;
 
@@ -124,10 +128,15 @@ process.stdout.write(
         ],
       ],
     ) +
-    `\n\nMemory of the Paywire process (heap after a full GC; RSS), from ${baseHeap} MiB heap and ${baseRss} MiB RSS before the job:\n\n` +
+    `\n\nMemory (heap after a full GC, MiB) while listing alone, and of the Paywire process during the backfill (from ${baseHeap} MiB heap and ${baseRss} MiB RSS before the job; its broker keeps every customer's retained state in memory):\n\n` +
     table(
-      ['fetched', 'heap MiB', 'RSS MiB'],
-      samples.map((sample) => [`${Math.round(sample.share * 100)}%`, sample.heap, sample.rss]),
+      ['fetched', 'list only: heap', 'backfill: heap', 'backfill: RSS MiB'],
+      samples.map((sample, i) => [
+        `${Math.round(sample.share * 100)}%`,
+        listHeap[i] ?? '',
+        sample.heap,
+        sample.rss,
+      ]),
     ) +
     '\n',
 );
