@@ -139,13 +139,13 @@ async function main() {
   const replays = app.get(ReplayService);
   const rss = rssGrowth();
   const started = performance.now();
-  const job = await replays.start().done;
+  const job = await (await replays.start()).done;
   const seconds = (performance.now() - started) / 1000;
   const rssMiB = rss.stop();
   // Right after the swap the broker republishes every state (SPEC section 6) while webhooks keep coming.
   const afterReplayLag = await projectionLag(bus, port, 3, 5);
   // A second replay, slowed by a forced GC every 250 ms, measures the memory it keeps alive.
-  const liveMiB = await liveMemoryOf(() => replays.start().done);
+  const liveMiB = await liveMemoryOf(async () => (await replays.start()).done);
   await app.close();
   await db.drop();
   if (job.state !== 'done') throw new Error('replay failed');

@@ -36,7 +36,7 @@ class CoreModule {
         { provide: CONFIG, useValue: config },
         { provide: SQL, useValue: sql },
         { provide: Logger, useValue: logger },
-        { provide: Metrics, useValue: new Metrics() },
+        { provide: Metrics, useValue: new Metrics(config.instanceId) },
         DatabaseLifecycle,
       ],
       exports: [CONFIG, SQL, Logger, Metrics],

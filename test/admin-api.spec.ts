@@ -315,8 +315,10 @@ it('serves Prometheus text whose counters move when events arrive', async () => 
   expect(sample(after, 'paywire_events_projected_total', 'outcome="applied"')).toBeGreaterThan(
     sample(before, 'paywire_events_projected_total', 'outcome="applied"'),
   );
-  expect(after).toMatch(/^paywire_webhook_ack_seconds_count \d+/m);
-  expect(after).toMatch(/^paywire_projection_backlog_events 0$/m);
+  // Every series names the instance it comes from (several instances, one Prometheus).
+  const instance = `instance="${app.config.instanceId}"`;
+  expect(after).toContain(`paywire_webhook_ack_seconds_count{${instance}} `);
+  expect(after).toContain(`paywire_projection_backlog_events{${instance}} 0\n`);
 });
 
 it('logs each processed event with its id and type, and never a secret, signature or payload', async () => {

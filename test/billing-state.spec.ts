@@ -154,7 +154,7 @@ it('stores an event of a type the fold does not handle as ignored', async () => 
 
 describe('a replay', () => {
   async function replay() {
-    const { done } = app.app.get(ReplayService).start();
+    const { done } = await app.app.get(ReplayService).start();
     expect((await done).state).toBe('done');
   }
 

@@ -33,8 +33,8 @@ describe('gap healing that keeps failing', () => {
         gapHealing: { status: 'failing', lastSuccessAt: null },
       });
       const metrics = await (await fetch(`${failing.url}/metrics`)).text();
-      expect(metrics).toMatch(/paywire_gap_heal_runs_total\{result="failed"\} [1-9]/);
-      expect(metrics).toMatch(/paywire_stripe_api_requests_total\{status="4xx"\} [1-9]/);
+      expect(metrics).toMatch(/paywire_gap_heal_runs_total\{result="failed",instance="[^"]+"\} [1-9]/);
+      expect(metrics).toMatch(/paywire_stripe_api_requests_total\{status="4xx",instance="[^"]+"\} [1-9]/);
       const failingSql: Sql = failing.app.get(SQL);
       const [{ error }] = await failingSql.query<{ error: string }>(
         `SELECT error FROM stripe_sync_jobs WHERE state = 'failed' LIMIT 1`,

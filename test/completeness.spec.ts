@@ -253,7 +253,7 @@ describe('reconcile', () => {
     for (const snapshot of snapshots) expect(snapshot.id).toMatch(/^pwsnap_/);
     expect((await reconcile(false)).drifted).toEqual([]);
 
-    const { done } = app.app.get(ReplayService).start();
+    const { done } = await app.app.get(ReplayService).start();
     expect((await done).state).toBe('done');
     expect(billing(await stateOf(customerId))).toEqual(billing(repaired));
   }, 30_000);

@@ -6,6 +6,7 @@
  */
 import {
   Controller,
+  Delete,
   Get,
   HttpCode,
   HttpException,
@@ -198,16 +199,35 @@ export class AdminController {
     summary: 'Rebuild every projection from the log; readers keep the old state until the swap',
   })
   @ApiResponse({ status: 202, description: '{"jobId": "…"}' })
-  startReplay() {
-    return { jobId: this.replay.start().job.jobId };
+  async startReplay() {
+    return { jobId: (await this.replay.start()).job.jobId };
   }
 
   @Get('replay/:jobId')
-  @ApiOperation({ summary: 'Progress of a replay' })
+  @ApiOperation({ summary: 'Progress of a replay, on any instance' })
   @ApiParam({ name: 'jobId' })
-  replayStatus(@Param('jobId') jobId: string) {
-    const job = this.replay.job(jobId);
+  async replayStatus(@Param('jobId') jobId: string) {
+    const job = z.uuid().safeParse(jobId).success ? await this.replay.job(jobId) : undefined;
     if (!job) throw notFound();
-    return { state: job.state, processed: job.processed, total: job.total };
+    // A canceled replay ended without its result: `failed`, with the reason (SPEC's three states).
+    const state = job.state === 'canceled' ? 'failed' : job.state;
+    return {
+      state,
+      processed: job.processed,
+      total: job.total,
+      ...(job.state === 'canceled' ? { reason: 'canceled' } : {}),
+    };
+  }
+
+  @Delete('replay/:jobId')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Cancel a running replay, from any instance (the old state stays)' })
+  @ApiParam({ name: 'jobId' })
+  @ApiResponse({ status: 202, description: '{"canceling": true}' })
+  @ApiResponse({ status: 404, description: 'no such running replay' })
+  async cancelReplay(@Param('jobId') jobId: string) {
+    const canceling = z.uuid().safeParse(jobId).success && (await this.replay.cancel(jobId));
+    if (!canceling) throw notFound();
+    return { canceling: true };
   }
 }

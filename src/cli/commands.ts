@@ -85,7 +85,7 @@ export async function replayCommand(options: { url?: string }): Promise<void> {
   const { app } = await createApp({ ...config, logLevel: 'warn' });
   await app.init();
   const bar = progressBar('events');
-  const { done } = app.get(ReplayService).start((job) => bar.update(job.processed, job.total));
+  const { done } = await app.get(ReplayService).start((job) => bar.update(job.processed, job.total));
   const job = await done;
   bar.stop();
   await app.close();

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -61,7 +62,12 @@ const schema = z.object({
   ),
   MQTT_ALLOWED_ORIGINS: list,
   CATALOG_FILE: optionalString,
-  REDIS_URL: optionalString,
+  INSTANCE_ID: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'letters, digits, _ . : - (at most 100)')
+      .optional(),
+  ),
   WEBHOOK_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -93,7 +99,8 @@ export interface Config {
   mqttTcpPort?: number;
   mqttAllowedOrigins?: string[];
   catalogFile?: string;
-  redisUrl?: string;
+  /** Names this instance in `/health/ready` and in every metric (default: host:pid). */
+  instanceId: string;
   webhookBodyLimitBytes: number;
   logLevel: string;
   /** `auto`: human-readable on a terminal in development, one JSON object a line everywhere else. */
@@ -176,7 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mqttTcpPort: values.MQTT_TCP_PORT,
     mqttAllowedOrigins: values.MQTT_ALLOWED_ORIGINS?.length ? values.MQTT_ALLOWED_ORIGINS : undefined,
     catalogFile: values.CATALOG_FILE,
-    redisUrl: values.REDIS_URL,
+    instanceId: values.INSTANCE_ID ?? `${hostname()}:${process.pid}`,
     webhookBodyLimitBytes: values.WEBHOOK_BODY_LIMIT_BYTES,
     logLevel: values.LOG_LEVEL,
     logFormat: values.LOG_FORMAT,

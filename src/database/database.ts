@@ -21,6 +21,7 @@ import { MentionedObjects1763900300000 } from '../../migrations/1763900300000-Me
 import { FoldInputs1763900400000 } from '../../migrations/1763900400000-FoldInputs.js';
 import { EventSources1763900500000 } from '../../migrations/1763900500000-EventSources.js';
 import { Completeness1763900600000 } from '../../migrations/1763900600000-Completeness.js';
+import { SeveralInstances1763900700000 } from '../../migrations/1763900700000-SeveralInstances.js';
 
 export const MIGRATIONS = [
   EventLogSchema1763900000000,
@@ -30,6 +31,7 @@ export const MIGRATIONS = [
   FoldInputs1763900400000,
   EventSources1763900500000,
   Completeness1763900600000,
+  SeveralInstances1763900700000,
 ];
 
 export interface SqlExecutor {
@@ -40,7 +42,21 @@ export interface Sql extends SqlExecutor {
   readonly kind: 'postgres' | 'pglite';
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** A connection of its own, for what must outlive one query: a session lock, LISTEN. */
+  session(): Promise<SqlSession>;
   close(): Promise<void>;
+}
+
+/**
+ * One connection held by its user. On PostgreSQL it is a client outside the pool, whose session locks
+ * are released by the server when the connection (or the process) dies. PGlite is this process's own
+ * single session: every session lock is granted and notifications are not needed (nothing else writes).
+ */
+export interface SqlSession extends SqlExecutor {
+  onNotification(listener: (channel: string, payload: string | undefined) => void): void;
+  /** Called once when the connection is lost; the session is unusable from then on. */
+  onLost(listener: () => void): void;
+  release(): Promise<void>;
 }
 
 export interface DatabaseTarget {
@@ -88,7 +104,35 @@ export async function migrate(target: DatabaseTarget): Promise<string[]> {
 
 class PostgresSql implements Sql {
   readonly kind = 'postgres';
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly url: string,
+  ) {}
+
+  async session(): Promise<SqlSession> {
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000 });
+    let lost = false;
+    const lostListeners: Array<() => void> = [];
+    const markLost = () => {
+      if (lost) return;
+      lost = true;
+      for (const listener of lostListeners) listener();
+    };
+    // Without an 'error' listener a dropped connection would be an uncaught exception.
+    client.on('error', markLost);
+    client.on('end', markLost);
+    await client.connect();
+    return {
+      query: async <R>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as R[],
+      onNotification: (listener) =>
+        client.on('notification', (message) => listener(message.channel, message.payload)),
+      onLost: (listener) => lostListeners.push(listener),
+      release: async () => {
+        lost = true;
+        await client.end().catch(() => undefined);
+      },
+    };
+  }
 
   async query<T>(text: string, params?: unknown[]): Promise<T[]> {
     const result = await this.pool.query(text, params);
@@ -123,6 +167,15 @@ class EmbeddedSql implements Sql {
   readonly kind = 'pglite';
   constructor(private readonly db: PGliteLike) {}
 
+  async session(): Promise<SqlSession> {
+    return {
+      query: (text, params) => this.query(text, params),
+      onNotification: () => undefined,
+      onLost: () => undefined,
+      release: async () => undefined,
+    };
+  }
+
   async query<T>(text: string, params?: unknown[]): Promise<T[]> {
     return (await this.db.query<T>(text, params)).rows;
   }
@@ -147,7 +200,7 @@ export async function openDatabase(target: DatabaseTarget, poolSize = 16): Promi
     const pool = new pg.Pool({ connectionString: target.url, max: poolSize, connectionTimeoutMillis: 5000 });
     // An idle client that loses its server emits 'error'; without a listener that would kill the process.
     pool.on('error', () => undefined);
-    return new PostgresSql(pool);
+    return new PostgresSql(pool, target.url);
   }
   return new EmbeddedSql(await getPGliteInstance());
 }

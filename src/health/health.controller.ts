@@ -1,11 +1,13 @@
 /**
  * Liveness and readiness. `live` says the process answers; `ready` says it can do its job: the database
  * answers and the projector is keeping up (lag is reported, not judged, so an operator sees it), and gap
- * healing has succeeded within three intervals (`degraded` when not).
+ * healing has succeeded within three intervals (`degraded` when not). It names the instance and says
+ * whether this one holds the projector's lease (SPEC section 9).
  */
 import { Controller, Get, HttpException, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { GapHealer } from '../completeness/gap-healer.js';
+import { CONFIG, type Config } from '../config/config.js';
 import { SQL, type Sql } from '../database/database.js';
 import { BillingProjector } from '../projections/billing.projector.js';
 import { BillingBroker } from '../realtime/billing-broker.js';
@@ -14,6 +16,7 @@ import { BillingBroker } from '../realtime/billing-broker.js';
 @Controller('health')
 export class HealthController {
   constructor(
+    @Inject(CONFIG) private readonly config: Config,
     @Inject(SQL) private readonly sql: Sql,
     private readonly projector: BillingProjector,
     private readonly broker: BillingBroker,
@@ -39,8 +42,9 @@ export class HealthController {
     // instance out of the load balancer because Stripe's API is unreachable would stop those too.
     return {
       status: gapHealing.status === 'failing' ? 'degraded' : 'ok',
+      instance: this.config.instanceId,
       database: 'up',
-      projector: await this.projector.lag(),
+      projector: { projecting: this.projector.projecting, ...(await this.projector.lag()) },
       broker: { clients: this.broker.clientCount() },
       gapHealing,
     };

@@ -45,6 +45,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly projecting = new Gauge({
+    name: 'paywire_projector_leading',
+    help: "1 while this instance holds the projector's lease (one instance projects at a time)",
+    registers: [this.registry],
+  });
+
   readonly replayProcessed = new Gauge({
     name: 'paywire_replay_processed_events',
     help: 'Events folded by the current or last replay',
@@ -114,7 +120,9 @@ export class Metrics {
     collect: (): void => this.mqttOutbox.set(this.mqttOutboxDepth()),
   });
 
-  constructor() {
+  /** `instance` labels every series, so several instances' scrapes stay apart in one Prometheus. */
+  constructor(instance = 'paywire') {
+    this.registry.setDefaultLabels({ instance });
     collectDefaultMetrics({ register: this.registry, prefix: 'paywire_' });
   }
 }

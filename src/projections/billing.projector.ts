@@ -1,27 +1,39 @@
 /**
  * The live projector: keeps the projection tables at the head of the log. It wakes when this instance's
- * event log commits an append, and every second as a safety net (events appended by
- * another instance, or a batch that failed). Each batch reads the log after a durable checkpoint, folds
- * it and writes the tables, the events' outcomes and the new checkpoint in one transaction, holding the
- * checkpoint row's lock: a crash at any point loses nothing and applies nothing twice, and two instances
- * (or a replay's final swap) never project the same events at once.
+ * event log commits an append, and every second as a safety net (events appended by another instance, or
+ * a batch that failed). Each batch reads the log after a durable checkpoint, folds it and writes the
+ * tables, the events' outcomes, the feed of changed states and notable events and the new checkpoint in one transaction, holding the
+ * checkpoint row's lock: a crash at any point loses nothing and applies nothing twice.
+ *
+ * With several instances on one database, one projects (SPEC section 9): the one holding a session
+ * advisory lock on a connection of its own. The server releases that lock when the connection or the
+ * process dies, and the others try for it every second, so another instance takes over within about a
+ * second. Correctness does not rest on the lease (the checkpoint row's lock already serialises batches);
+ * it keeps the others from queueing on that lock. After each commit the projector notifies every instance
+ * (`pg_notify`, delivered at commit) and wakes its own change feed, which publishes what changed.
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { EventBus } from '@nestjs/cqrs';
 import type { Catalog } from '../billing/catalog.js';
-import { SQL, type Sql } from '../database/database.js';
+import { CONFIG, type Config } from '../config/config.js';
+import { SQL, type Sql, type SqlSession } from '../database/database.js';
 import { EventLog } from '../event-log/event-log.js';
 import { eventsAfterCount, readEventsAfter } from '../event-log/log-reads.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
-import { notableEvent } from '../billing/notable.js';
-import { CustomerStateChanged, NotableEventProjected } from './messages.js';
-import { projectBatch } from './project-batch.js';
+import { ProjectionCommitted } from './messages.js';
+import { projectBatch, recordFeed } from './project-batch.js';
 import { LIVE_TABLES, readCheckpoint, writeCheckpoint } from './projection-store.js';
 
 const BATCH_SIZE = 500;
 const SAFETY_INTERVAL_MS = 1000;
+/** The projector's lease: any constant shared by every instance (the append lock is 0x50617977). */
+const PROJECTOR_LEASE = 0x5061_7978;
+/** Where commits are announced to every instance's change feed. */
+export const PROJECTION_CHANNEL = 'paywire_projection';
+/** The feed is for subscribers connected now; an instance further behind than this skips to the head. */
+const FEED_RETENTION = '10 minutes';
 
 @Injectable()
 export class BillingProjector implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -29,8 +41,12 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private lease: SqlSession | null = null;
+  private leasing: Promise<void> | null = null;
+  private batches = 0;
 
   constructor(
+    @Inject(CONFIG) private readonly config: Config,
     @Inject(SQL) private readonly sql: Sql,
     @Inject(CATALOG) private readonly catalog: Catalog,
     private readonly eventLog: EventLog,
@@ -39,22 +55,71 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
     private readonly metrics: Metrics,
   ) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     this.eventLog.onAppended(() => this.wake());
-    this.timer = setInterval(() => this.wake(), SAFETY_INTERVAL_MS);
+    this.timer = setInterval(() => {
+      if (this.lease) this.wake();
+      else void this.tryToLead();
+    }, SAFETY_INTERVAL_MS);
     this.timer.unref();
-    this.wake();
+    await this.tryToLead();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.running;
+    // Released at once, so another instance takes over without waiting for this connection to time out.
+    await this.lease?.release();
+    this.lease = null;
+    this.metrics.projecting.set(0);
+  }
+
+  /** Whether this instance holds the projector's lease. */
+  get projecting(): boolean {
+    return this.lease !== null;
+  }
+
+  private tryToLead(): Promise<void> {
+    this.leasing ??= this.acquireLease().finally(() => (this.leasing = null));
+    return this.leasing;
+  }
+
+  private async acquireLease(): Promise<void> {
+    if (this.lease || this.stopped) return;
+    let session: SqlSession | null = null;
+    try {
+      session = await this.sql.session();
+      const [row] = await session.query<{ leased: boolean }>(`SELECT pg_try_advisory_lock($1) AS leased`, [
+        PROJECTOR_LEASE,
+      ]);
+      if (!row.leased || this.stopped) {
+        await session.release();
+        return;
+      }
+      const held = session;
+      held.onLost(() => {
+        if (this.lease !== held) return;
+        this.lease = null;
+        this.metrics.projecting.set(0);
+        this.logger.warn({ instance: this.config.instanceId }, 'projector lease lost with its connection');
+      });
+      this.lease = held;
+      this.metrics.projecting.set(1);
+      this.logger.info({ instance: this.config.instanceId }, 'this instance projects');
+      this.wake();
+    } catch (error) {
+      await session?.release();
+      this.logger.warn(
+        { err: { message: (error as Error).message } },
+        'could not ask for the projector lease',
+      );
+    }
   }
 
   /** Asks for a drain; calls that arrive while one runs coalesce into one more pass. */
   wake(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.lease) return;
     if (this.running) {
       this.again = true;
       return;
@@ -90,10 +155,14 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       const events = await readEventsAfter(tx, checkpoint, BATCH_SIZE);
       if (events.length === 0) return null;
       const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog);
-      await writeCheckpoint(tx, events[events.length - 1].position);
-      return { events, batch };
+      const head = events[events.length - 1].position;
+      await recordFeed(tx, head, events, batch);
+      await writeCheckpoint(tx, head);
+      await tx.query(`SELECT pg_notify($1, $2)`, [PROJECTION_CHANNEL, String(head)]);
+      return { events, batch, head };
     });
     if (!result) return 0;
+    this.eventBus.publish(new ProjectionCommitted(result.head));
     const committedAt = Date.now();
     const types = new Map(result.events.map((event) => [event.id, event.type]));
     for (const event of result.events) {
@@ -112,18 +181,10 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       if (outcome.outcome === 'failed') this.logger.warn(fields, 'event failed to project');
       else this.logger.debug(fields, 'event projected');
     }
-    // State first, then the notable events: a page that hears "payment succeeded" can read the new state.
-    for (const state of result.batch.changed) this.eventBus.publish(new CustomerStateChanged(state));
-    const userIds = new Map(result.batch.changed.map((state) => [state.customerId, state.userId]));
-    const outcomes = new Map(result.batch.outcomes.map((outcome) => [outcome.id, outcome]));
-    for (const event of result.events) {
-      const outcome = outcomes.get(event.id);
-      const notable = outcome?.outcome === 'applied' && outcome.customerId ? notableEvent(event) : null;
-      if (notable && outcome?.customerId) {
-        this.eventBus.publish(
-          new NotableEventProjected(outcome.customerId, userIds.get(outcome.customerId) ?? null, notable),
-        );
-      }
+    if (++this.batches % 100 === 1) {
+      await this.sql.query(
+        `DELETE FROM billing_feed WHERE created_at < now() - interval '${FEED_RETENTION}'`,
+      );
     }
     return result.events.length;
   }

@@ -1,7 +1,8 @@
 /**
- * The messages on the @nestjs/cqrs event bus: the projector says whose state changed (after its
- * transaction committed) and which notable events it applied, the replay says it swapped in rebuilt
- * tables. The realtime module listens.
+ * The messages on the @nestjs/cqrs event bus. The projector says it committed a batch (so this instance's
+ * change feed looks at once, without waiting for the database's notification); the change feed says whose
+ * state changed and which notable events were applied, on whichever instance projected them. The
+ * realtime module listens.
  */
 import type { BillingState } from '../billing/billing-state.js';
 import type { NotableEvent } from '../billing/notable.js';
@@ -18,6 +19,6 @@ export class NotableEventProjected {
   ) {}
 }
 
-export class ProjectionsRebuilt {
+export class ProjectionCommitted {
   constructor(public readonly head: number) {}
 }

@@ -14,6 +14,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { billingState, type BillingState } from '../billing/billing-state.js';
 import type { Catalog } from '../billing/catalog.js';
+import { notableEvent } from '../billing/notable.js';
 import {
   emptyCustomer,
   evolveCustomer,
@@ -41,9 +42,65 @@ import {
 } from './projection-store.js';
 
 export interface BatchResult {
-  /** The new state of every customer this batch changed, for publishing after the commit. */
+  /** The new state of every customer this batch changed. */
   changed: BillingState[];
   outcomes: OutcomeUpdate[];
+}
+
+/**
+ * Writes what a batch changed to `billing_feed` in its transaction, keyed by the batch's head position:
+ * the new state of each customer (SPEC section 6, `…/state`), then the notable events it applied
+ * (`…/events`), in log order. Every instance's change feed publishes these rows, in key order.
+ */
+export async function recordFeed(
+  tx: SqlExecutor,
+  head: number,
+  events: readonly LoggedEvent[],
+  result: BatchResult,
+): Promise<void> {
+  const userIds = new Map(result.changed.map((state) => [state.customerId, state.userId]));
+  const outcomes = new Map(result.outcomes.map((outcome) => [outcome.id, outcome]));
+  const rows: Array<{
+    kind: 'state' | 'event';
+    customerId: string;
+    userId: string | null;
+    payload: unknown;
+  }> = result.changed.map((state) => ({
+    kind: 'state',
+    customerId: state.customerId,
+    userId: state.userId,
+    payload: state,
+  }));
+  for (const event of events) {
+    const outcome = outcomes.get(event.id);
+    const notable = outcome?.outcome === 'applied' && outcome.customerId ? notableEvent(event) : null;
+    if (notable && outcome?.customerId) {
+      rows.push({
+        kind: 'event',
+        customerId: outcome.customerId,
+        userId: userIds.get(outcome.customerId) ?? null,
+        payload: notable,
+      });
+    }
+  }
+  if (rows.length === 0) return;
+  await tx.query(
+    `INSERT INTO billing_feed (batch, seq, kind, customer_id, user_id, payload)
+     SELECT $1, r.seq - 1, r.kind, r.customer_id, r.user_id, r.payload
+       FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (kind text, customer_id text, user_id text, payload jsonb))
+            WITH ORDINALITY AS r(kind, customer_id, user_id, payload, seq)`,
+    [
+      head,
+      JSON.stringify(
+        rows.map((row) => ({
+          kind: row.kind,
+          customer_id: row.customerId,
+          user_id: row.userId,
+          payload: row.payload,
+        })),
+      ),
+    ],
+  );
 }
 
 /**

@@ -26,10 +26,15 @@ export async function analyze(db: SqlExecutor, table: string): Promise<void> {
 
 /** Empty `_next` copies of every projection table, for a rebuild to fill. */
 export async function createNextTables(tx: SqlExecutor): Promise<void> {
+  await dropNextTables(tx);
   for (const table of PROJECTION_TABLES) {
-    await tx.query(`DROP TABLE IF EXISTS ${table}_next`);
     await tx.query(`CREATE TABLE ${table}_next (LIKE ${table} INCLUDING ALL)`);
   }
+}
+
+/** What a canceled replay leaves behind. */
+export async function dropNextTables(tx: SqlExecutor): Promise<void> {
+  for (const table of PROJECTION_TABLES) await tx.query(`DROP TABLE IF EXISTS ${table}_next`);
 }
 
 const CUSTOMERS_PER_PAGE = 500;

@@ -6,15 +6,15 @@
  * Connecting is a named list of checks, like Aedes's own handlers: the WebSocket's origin, the will
  * (dropped), the token (HS256, unexpired), the client id (bound to the token's subject); then a timer closes
  * the connection when the token expires, since nothing re-checks a token after CONNECT. Clients never
- * publish. State is published retained at QoS 1 after the projection commits, and a state with a lower
- * `version` never replaces a higher one, however publishes race.
+ * publish. States are published at QoS 1 as the change feed (state-feed.ts) hands them over, in version
+ * order; the retained state a subscriber gets first is read from the projections (retained-states.ts), so
+ * this process holds no copy of every state and publishes nothing at start.
  * Every publish goes through one `OrderedPublisher`, so no state can be dropped because another message
  * followed it (moscajs/aedes#994, #955; test/push-integrity.spec.ts).
  */
 import { createServer, type Server as TcpServer } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -27,12 +27,13 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { BillingState } from '../billing/billing-state.js';
 import { CONFIG, type Config } from '../config/config.js';
+import { SQL, type Sql } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
-import { CustomerStateQuery } from '../projections/customer-state.query.js';
-import { CustomerStateChanged, NotableEventProjected, ProjectionsRebuilt } from '../projections/messages.js';
+import { CustomerStateChanged, NotableEventProjected } from '../projections/messages.js';
 import { MqttTokens } from './mqtt-tokens.js';
 import { OrderedPublisher } from './ordered-publisher.js';
+import { retainedStatesFrom } from './retained-states.js';
 import {
   customerEventsTopic,
   customerStateTopic,
@@ -65,12 +66,11 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
   private webSockets: WebSocketServer | undefined;
   private tcp: TcpServer | undefined;
   private readonly tokens: MqttTokens;
-  private readonly versions = new Map<string, number>();
   private publisher: OrderedPublisher | undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    private readonly states: CustomerStateQuery,
+    @Inject(SQL) private readonly sql: Sql,
     private readonly adapterHost: HttpAdapterHost,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
@@ -80,6 +80,7 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
 
   async onApplicationBootstrap(): Promise<void> {
     const broker = await Aedes.createBroker({
+      persistence: retainedStatesFrom(this.sql),
       drainTimeout: DRAIN_TIMEOUT_MS,
       preConnect: (_client, packet, done) => {
         // Browsers' wills are dropped (SPEC section 6): nothing a client sends is ever published.
@@ -124,28 +125,6 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
       const tcp = createServer((socket) => broker.handle(socket));
       await new Promise<void>((resolve) => tcp.listen(this.config.mqttTcpPort, this.config.host, resolve));
       this.tcp = tcp;
-    }
-    // Retained messages live in this process: after a start, every state is published once so that a
-    // page subscribing now gets the current state, not silence until the next change.
-    void this.publishAllStates().catch((error: Error) =>
-      this.logger.error({ err: { message: error.message } }, 'could not publish the stored states'),
-    );
-  }
-
-  /**
-   * Publishes every stored state: at start, and after a replay swapped in rebuilt projections. It shares
-   * the process with the live projector, so it works in small pages and rests twice as long as each page
-   * took: run flat out, it multiplied the projection lag for as long as it ran (BENCHMARKS.md, replay).
-   */
-  async publishAllStates(): Promise<void> {
-    let after = '';
-    for (;;) {
-      const started = performance.now();
-      const states = await this.states.page(after, 100);
-      if (states.length === 0) return;
-      for (const state of states) this.publishState(state);
-      after = states[states.length - 1].customerId;
-      await sleep(2 * (performance.now() - started));
     }
   }
 
@@ -210,11 +189,9 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
     this.publisher?.publish({ topic, payload, retain });
   }
 
-  /** Publishes a customer's state, unless a higher version was already published. */
+  /** Publishes a customer's state (the change feed hands them over in version order). */
   publishState(state: BillingState): void {
-    const published = this.versions.get(state.customerId) ?? -1;
-    if (state.version < published || !isTopicId(state.customerId)) return;
-    this.versions.set(state.customerId, state.version);
+    if (!isTopicId(state.customerId)) return;
     const payload = JSON.stringify(state);
     this.publish(customerStateTopic(state.customerId), payload, true);
     if (state.userId && isTopicId(state.userId)) this.publish(userStateTopic(state.userId), payload, true);
@@ -235,22 +212,6 @@ export class PushCustomerState implements IEventHandler<CustomerStateChanged> {
 
   handle(message: CustomerStateChanged): void {
     this.broker.publishState(message.state);
-  }
-}
-
-@EventsHandler(ProjectionsRebuilt)
-export class RepublishAfterReplay implements IEventHandler<ProjectionsRebuilt> {
-  constructor(
-    private readonly broker: BillingBroker,
-    private readonly logger: Logger,
-  ) {}
-
-  handle(): void {
-    void this.broker
-      .publishAllStates()
-      .catch((error: Error) =>
-        this.logger.error({ err: { message: error.message } }, 'republish after replay failed'),
-      );
   }
 }
 

@@ -1,0 +1,174 @@
+/**
+ * The change feed (SPEC sections 6 and 9): every instance publishes to its own MQTT subscribers what the
+ * projector committed, whichever instance projected it, by following `billing_feed` in key order — every
+ * committed state of a customer in version order, each batch's states before its notable events. A
+ * database notification (`LISTEN paywire_projection`, sent at each commit) wakes it at once, this
+ * instance's own projector wakes it without the round trip, and it also looks every second, so a missed
+ * notification delays a push by a second at most and loses nothing. One instance takes the same path.
+ * When a replay swaps rebuilt tables in (the checkpoint's `generation` moves), it pushes every state
+ * again, a page at a time, from the same loop, so no rebuilt state overtakes a later live one.
+ */
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { EventBus, EventsHandler, type IEventHandler } from '@nestjs/cqrs';
+import type { BillingState } from '../billing/billing-state.js';
+import type { NotableEvent } from '../billing/notable.js';
+import { SQL, type Sql, type SqlSession } from '../database/database.js';
+import { Logger } from '../logging/logger.js';
+import { PROJECTION_CHANNEL } from '../projections/billing.projector.js';
+import { CustomerStateQuery } from '../projections/customer-state.query.js';
+import { CustomerStateChanged, NotableEventProjected, ProjectionCommitted } from '../projections/messages.js';
+
+const PAGE = 1000;
+/** Past every row of a batch (`seq` is an integer column). */
+const AFTER_BATCH = 2 ** 31 - 1;
+const SAFETY_INTERVAL_MS = 1000;
+const REPUBLISH_PAGE = 200;
+
+interface FeedRow {
+  batch: string;
+  seq: number;
+  kind: 'state' | 'event';
+  customer_id: string;
+  user_id: string | null;
+  payload: unknown;
+}
+
+@Injectable()
+export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown {
+  private cursor = { batch: 0, seq: 0 };
+  private generation = 0;
+  private listening: SqlSession | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    @Inject(SQL) private readonly sql: Sql,
+    private readonly states: CustomerStateQuery,
+    private readonly eventBus: EventBus,
+    private readonly logger: Logger,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    // From the head on: what was committed before is what a subscriber's retained read returns.
+    const head = await this.head();
+    this.cursor = { batch: head.position, seq: AFTER_BATCH };
+    this.generation = head.generation;
+    await this.listen();
+    this.timer = setInterval(() => {
+      if (!this.listening) void this.listen();
+      this.wake();
+    }, SAFETY_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+    await this.listening?.release();
+  }
+
+  /** Asks for a pass; calls that arrive while one runs coalesce into one more. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.follow()
+      .catch((error: unknown) =>
+        this.logger.warn({ err: { message: (error as Error).message } }, 'change feed pass failed; retrying'),
+      )
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  /** Resolves once everything committed so far has been handed to the broker. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async listen(): Promise<void> {
+    try {
+      const session = await this.sql.session();
+      session.onNotification(() => this.wake());
+      session.onLost(() => {
+        if (this.listening === session) this.listening = null;
+      });
+      await session.query(`LISTEN ${PROJECTION_CHANNEL}`);
+      this.listening = session;
+    } catch (error) {
+      this.logger.warn({ err: { message: (error as Error).message } }, 'could not listen for projections');
+    }
+  }
+
+  private async head(): Promise<{ position: number; generation: number }> {
+    const [row] = await this.sql.query<{ position: string; generation: string }>(
+      `SELECT position, generation FROM projector_checkpoints WHERE name = 'billing'`,
+    );
+    return { position: Number(row.position), generation: Number(row.generation) };
+  }
+
+  private async follow(): Promise<void> {
+    const head = await this.head();
+    if (head.generation !== this.generation) {
+      this.generation = head.generation;
+      this.cursor = { batch: head.position, seq: AFTER_BATCH };
+      await this.republishAll();
+      return;
+    }
+    for (;;) {
+      const rows = await this.sql.query<FeedRow>(
+        `SELECT batch, seq, kind, customer_id, user_id, payload FROM billing_feed
+          WHERE (batch, seq) > ($1, $2) AND batch <= $3 ORDER BY batch, seq LIMIT $4`,
+        [this.cursor.batch, this.cursor.seq, head.position, PAGE],
+      );
+      for (const row of rows) {
+        if (row.kind === 'state')
+          this.eventBus.publish(new CustomerStateChanged(row.payload as BillingState));
+        else {
+          this.eventBus.publish(
+            new NotableEventProjected(row.customer_id, row.user_id, row.payload as NotableEvent),
+          );
+        }
+      }
+      if (rows.length > 0) {
+        const last = rows[rows.length - 1];
+        this.cursor = { batch: Number(last.batch), seq: last.seq };
+      }
+      if (rows.length < PAGE) {
+        this.cursor = { batch: head.position, seq: AFTER_BATCH };
+        return;
+      }
+    }
+  }
+
+  /** Every state again, after a replay: its subscribers' views may all have changed. */
+  private async republishAll(): Promise<void> {
+    let after = '';
+    for (;;) {
+      const states = await this.states.page(after, REPUBLISH_PAGE);
+      for (const state of states) this.eventBus.publish(new CustomerStateChanged(state));
+      if (states.length < REPUBLISH_PAGE) return;
+      after = states[states.length - 1].customerId;
+      // Between pages the event loop serves webhooks and sockets.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+}
+
+@EventsHandler(ProjectionCommitted)
+export class FollowLocalCommits implements IEventHandler<ProjectionCommitted> {
+  constructor(private readonly feed: StateFeed) {}
+
+  handle(): void {
+    this.feed.wake();
+  }
+}
