@@ -270,3 +270,34 @@ describe('a replay', () => {
     expect((await admin(`/admin/customers/${customer}`)).body).toEqual(liveState);
   });
 });
+
+describe('a canceled replay', () => {
+  it('ends as failed with reason canceled, from any caller, and leaves the state as it was', async () => {
+    const customer = uid('cus');
+    await app.deliverFolded(
+      stripeEvent('customer.created', { id: customer, object: 'customer', email: 'kept@example.com' }),
+    );
+    const before = (await admin(`/admin/customers/${customer}`)).body;
+    const headers = { authorization: `Bearer ${ADMIN_KEY}` };
+    // Canceled before its first page: a call right after the start reaches the row before the replay's
+    // first progress write (on PGlite, queries run in the order they were issued).
+    const replays = app.app.get(ReplayService);
+    const jobId = (await replays.start()).job.jobId;
+    expect(await replays.cancel(jobId)).toBe(true);
+    const read = async () =>
+      (await admin(`/admin/replay/${jobId}`)).body as unknown as { state: string; reason?: string };
+    let job = await read();
+    while (job.state === 'running') {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      job = await read();
+    }
+    expect(job).toMatchObject({ state: 'failed', reason: 'canceled' });
+    expect((await admin(`/admin/customers/${customer}`)).body).toEqual(before);
+    const sql: Sql = app.app.get(SQL);
+    const leftovers = await sql.query(
+      `SELECT tablename FROM pg_tables WHERE tablename LIKE 'billing_%_next'`,
+    );
+    expect(leftovers).toEqual([]);
+    expect((await fetch(`${app.url}/admin/replay/${jobId}`, { method: 'DELETE', headers })).status).toBe(404);
+  });
+});
