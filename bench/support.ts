@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import pg from 'pg';
 import os from 'node:os';
 import Stripe from 'stripe';
 import { createApp, listen, type PaywireApp } from '../src/app.js';
@@ -238,4 +239,36 @@ export async function sendAtRate(
   await Promise.all(inflight);
   agent.destroy();
   return { sentAt, ackedAt };
+}
+
+/**
+ * Writes `count` customers' projected states straight into `billing_customers` (ids `${prefix}000000`…,
+ * each with an email of that id), as if the projector had folded them: for benchmarks that need many
+ * stored states without folding events first. The database must be migrated (an instance started once).
+ */
+export async function seedCustomerStates(databaseUrl: string, prefix: string, count: number): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(
+      `INSERT INTO billing_customers (customer_id, user_id, email, deleted, state, view, version)
+       SELECT id, NULL, id || '@bench.example', false, jsonb_build_object('customerId', id),
+              jsonb_build_object('customerId', id, 'userId', NULL, 'email', id || '@bench.example', 'deleted', false,
+                'entitlements', jsonb_build_array(jsonb_build_object('feature', 'pro', 'source', 'subscription',
+                  'sourceId', 'sub_' || id, 'until', '2027-01-01T00:00:00Z')),
+                'subscriptions', jsonb_build_array(jsonb_build_object('id', 'sub_' || id, 'status', 'active',
+                  'items', jsonb_build_array(jsonb_build_object('priceId', 'price_pro', 'productId', 'prod_pro',
+                    'lookupKey', 'pro_monthly', 'quantity', 1)),
+                  'currentPeriodEnd', '2027-01-01T00:00:00Z', 'cancelAtPeriodEnd', false, 'trialEnd', NULL)),
+                'payment', jsonb_build_object('status', 'ok', 'lastInvoiceId', NULL, 'lastError', NULL),
+                'purchases', '[]'::jsonb, 'version', n, 'asOf', '2026-11-20T10:00:00Z'),
+              n
+         FROM generate_series(1, $2::int) AS n, LATERAL (SELECT $1 || lpad(n::text, 7, '0') AS id) AS ids
+       ON CONFLICT (customer_id) DO NOTHING`,
+      [prefix, count],
+    );
+    await client.query('ANALYZE billing_customers');
+  } finally {
+    await client.end();
+  }
 }
