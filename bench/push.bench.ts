@@ -1,7 +1,10 @@
 /**
  * `npm run bench:push`: time from a webhook request to the state message at a subscriber (p50, p99,
- * max) at 100 and 1,000 events/s with 1,000 WebSocket subscribers, then how many idle WebSocket clients
- * one instance holds and its memory per client. The subscribers run in a child process; the server's
+ * max) at 100 and 1,000 events/s with 1,000 WebSocket subscribers, on one instance and, back to back,
+ * across two (webhooks to A, subscribers on B, a second instance in this process on the same database);
+ * then a reconnect storm: 10,000 clients connecting to one instance at once, each subscribing to a
+ * customer whose state is stored, so each needs a retained read — the time until every client has its
+ * state, and the instance's memory per client. The subscribers run in a child process; the server's
  * resident memory is read in this process before and after they connect. Each webhook sets a customer's
  * email to a unique marker, so a message is matched to the request that caused it.
  */
@@ -14,6 +17,7 @@ import {
   freshDatabase,
   machine,
   percentile,
+  seedCustomerStates,
   sendAtRate,
   startPaywire,
   table,
@@ -31,7 +35,7 @@ async function startClients(
   url: string,
   customers: string[],
   prefix: string,
-): Promise<{ child: Child; seconds: number }> {
+): Promise<{ child: Child; seconds: number; arrivals: Map<string, number> }> {
   const tokens = new MqttTokens(TOKEN_SECRET);
   const entries = await Promise.all(
     customers.map(async (customer, i) => ({
@@ -41,13 +45,53 @@ async function startClients(
     })),
   );
   const child = fork(new URL('./push-clients.js', import.meta.url), { stdio: 'inherit' });
+  // Attached before the start: retained states arrive while the clients are still subscribing.
+  const arrivals = new Map<string, number>();
+  child.on('message', (message: { kind: string; email?: string; at?: number }) => {
+    if (message.kind === 'message') arrivals.set(message.email!.split('@')[0], message.at!);
+  });
   const seconds = await new Promise<number>((resolve) => {
     child.on('message', (message: { kind: string; seconds?: number }) => {
       if (message.kind === 'ready') resolve(message.seconds!);
     });
     child.send({ kind: 'start', start: { url, tokens: entries, concurrency: 50 } });
   });
-  return { child, seconds };
+  return { child, seconds, arrivals };
+}
+
+type Clients = Awaited<ReturnType<typeof startClients>>;
+
+/** Sends at 100 and 1,000 events/s to `port`; the subscribers' `arrivals` give each webhook's latency. */
+async function measure(
+  label: string,
+  port: number,
+  customers: string[],
+  arrivals: Map<string, number>,
+  rows: Array<Array<string | number>>,
+  seq: { next: number },
+): Promise<void> {
+  for (const rate of [100, 1000]) {
+    const total = rate * SECONDS;
+    const { sentAt: sent } = await sendAtRate(port, rate, SECONDS, (i) => {
+      const marker = `${label.replace(/\W/g, '')}r${rate}n${i}`;
+      return { marker, body: customerUpdated(customers[i % customers.length], marker, seq.next++) };
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const latencies = [...sent].map(([marker, at]) => (arrivals.get(marker) ?? NaN) - at);
+    const delivered = latencies.filter((latency) => Number.isFinite(latency)).sort((a, b) => a - b);
+    rows.push([
+      `${label}: ${rate} events/s, ${SUBSCRIBERS} subscribers`,
+      `${delivered.length}/${total}`,
+      percentile(delivered, 50).toFixed(2),
+      percentile(delivered, 99).toFixed(2),
+      delivered[delivered.length - 1].toFixed(2),
+    ]);
+  }
+}
+
+async function stop(clients: Clients): Promise<void> {
+  clients.child.send({ kind: 'stop' });
+  await new Promise((resolve) => clients.child.once('exit', resolve));
 }
 
 async function main() {
@@ -56,46 +100,37 @@ async function main() {
   const url = `ws://127.0.0.1:${port}/mqtt`;
 
   const customers = Array.from({ length: SUBSCRIBERS }, (_, i) => `cus_push${String(i).padStart(6, '0')}`);
-  const { child } = await startClients(url, customers, 'sub');
-  const arrivals = new Map<string, number>();
-  child.on('message', (message: { kind: string; email?: string; at?: number }) => {
-    if (message.kind === 'message') arrivals.set(message.email!.split('@')[0], message.at!);
-  });
-
   const rows: Array<Array<string | number>> = [];
-  let seq = 0;
-  for (const rate of [100, 1000]) {
-    const total = rate * SECONDS;
-    const { sentAt: sent } = await sendAtRate(port, rate, SECONDS, (i) => {
-      const marker = `r${rate}n${i}`;
-      return { marker, body: customerUpdated(customers[i % customers.length], marker, seq++) };
-    });
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const latencies = [...sent].map(([marker, at]) => (arrivals.get(marker) ?? NaN) - at);
-    const delivered = latencies.filter((latency) => Number.isFinite(latency)).sort((a, b) => a - b);
-    rows.push([
-      `${rate} events/s, ${SUBSCRIBERS} subscribers`,
-      `${delivered.length}/${total}`,
-      percentile(delivered, 50).toFixed(2),
-      percentile(delivered, 99).toFixed(2),
-      delivered[delivered.length - 1].toFixed(2),
-    ]);
-  }
+  const seq = { next: 0 };
+  const one = await startClients(url, customers, 'sub');
+  await measure('one instance', port, customers, one.arrivals, rows, seq);
+  await stop(one);
+
+  // A second instance on the same database; the subscribers move to it, the webhooks stay with A.
+  const b = await startPaywire(db.url);
+  const two = await startClients(`ws://127.0.0.1:${b.port}/mqtt`, customers, 'onb');
+  await measure('two instances', port, customers, two.arrivals, rows, seq);
+  await stop(two);
+  await b.app.close();
   const pushP50 = Number(rows[0][2]);
-  child.send({ kind: 'stop' });
-  await new Promise((resolve) => child.once('exit', resolve));
   await new Promise((resolve) => setTimeout(resolve, 1000));
 
-  // Capacity: idle clients, each subscribed to its own (empty) topic.
+  // A reconnect storm: every client needs its stored state (a retained read) on subscribing.
+  const idle = Array.from({ length: CAPACITY }, (_, i) => `cus_idle${String(i + 1).padStart(7, '0')}`);
+  await seedCustomerStates(db.url, 'cus_idle', CAPACITY);
   global.gc?.();
   const before = process.memoryUsage().rss;
-  const idle = Array.from({ length: CAPACITY }, (_, i) => `cus_idle${String(i).padStart(6, '0')}`);
+  const stormStarted = performance.timeOrigin + performance.now();
   const capacity = await startClients(url, idle, 'idle');
+  const retained = capacity.arrivals;
+  const deadline = Date.now() + 60_000;
+  while (retained.size < CAPACITY && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  const stormSeconds = (Math.max(...retained.values()) - stormStarted) / 1000;
   global.gc?.();
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const after = process.memoryUsage().rss;
-  capacity.child.send({ kind: 'stop' });
-  await new Promise((resolve) => capacity.child.once('exit', resolve));
+  await stop(capacity);
 
   await app.close();
   await db.drop();
@@ -110,7 +145,11 @@ async function main() {
       `${(pollingMean / pushP50).toFixed(0)}× the push p50 at 100 events/s.`,
   );
   console.log(
-    `\nCapacity: ${CAPACITY} idle WebSocket clients connected in ${capacity.seconds.toFixed(1)} s; server RSS ` +
+    `\nReconnect storm: ${CAPACITY} clients connected and subscribed in ${capacity.seconds.toFixed(1)} s; ` +
+      `${retained.size} of them had their retained state ${stormSeconds.toFixed(1)} s after the first connected.`,
+  );
+  console.log(
+    `\nCapacity: ${CAPACITY} WebSocket clients held; server RSS ` +
       `${(before / 2 ** 20).toFixed(0)} → ${(after / 2 ** 20).toFixed(0)} MiB, ` +
       `${((after - before) / CAPACITY / 1024).toFixed(1)} KiB per client.`,
   );
