@@ -148,8 +148,36 @@ describeWithServer('three instances on one database', () => {
     expect(versions).toEqual(committed);
   }, 60_000);
 
-  it('reads on C a replay started on B', async () => {
-    const [, b, c] = servers;
+  it('reads on C a replay started on B, and C pushes the rebuilt states to its subscribers', async () => {
+    const [a, b, c] = servers;
+    const customer = uid('cus');
+    expect(
+      (
+        await sendEvent(
+          a.url,
+          stripeEvent('customer.created', {
+            id: customer,
+            object: 'customer',
+            email: `${customer}@example.com`,
+          }),
+          WEBHOOK_SECRET,
+        )
+      ).status,
+    ).toBe(200);
+    await settled(c);
+    const grant = await mintToken(c.url, { customerId: customer });
+    const subscriber = await connectMqtt(`${c.url.replace('http', 'ws')}/mqtt`, grant.token, grant.clientId);
+    const received: BillingState[] = [];
+    subscriber.on('message', (_topic, payload) =>
+      received.push(JSON.parse(payload.toString()) as BillingState),
+    );
+    await subscribe(subscriber, `billing/customers/${customer}/state`);
+    await poll(
+      async () => received.length,
+      (count) => count === 1,
+      5000,
+    );
+
     const started = await fetch(`${b.url}/admin/replay`, { method: 'POST', headers: admin });
     expect(started.status).toBe(202);
     const { jobId } = (await started.json()) as { jobId: string };
@@ -164,6 +192,13 @@ describeWithServer('three instances on one database', () => {
     );
     expect(job.state).toBe('done');
     expect(job.processed).toBeGreaterThan(0);
+    // The first message was the retained one; after the swap C publishes the rebuilt state.
+    await poll(
+      async () => received.length,
+      (count) => count >= 2,
+      5000,
+    );
+    expect(received.at(-1)).toEqual(await stateOn(c, customer));
   }, 40_000);
 
   it('hands projection to another instance within 15 s when the projecting one is killed under load', async () => {
