@@ -34,7 +34,13 @@ export async function createApp(
   const pinoLogger = createLogger(config);
   const logger = options.logger ?? pinoLogger;
   const sql = options.sql ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir }));
-  const adapter = new FastifyAdapter({ bodyLimit: config.webhookBodyLimitBytes });
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.webhookBodyLimitBytes,
+    // Fastify's router answers 414 for a path parameter over 100 characters, before the admin key is
+    // checked or the id validated. Up to Node's 16 KiB request head the routes answer for themselves:
+    // 401 without the key, 400 for an id that is not one.
+    maxParamLength: 16 * 1024,
+  });
   const fastify = adapter.getInstance();
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
