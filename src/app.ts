@@ -39,7 +39,7 @@ export async function createApp(
     // Fastify's router answers 414 for a path parameter over 100 characters, before the admin key is
     // checked or the id validated. Up to Node's 16 KiB request head the routes answer for themselves:
     // 401 without the key, 400 for an id that is not one.
-    maxParamLength: 16 * 1024,
+    routerOptions: { maxParamLength: 16 * 1024 },
   });
   const fastify = adapter.getInstance();
   fastify.removeAllContentTypeParsers();

@@ -141,6 +141,12 @@ class PostgresSql implements Sql {
 
   async transaction<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out client whose connection dies emits 'error' besides failing its query, and the pool
+    // listens only to idle clients: unheard, that event would stop the process (seen when the database
+    // was cut during a transaction). The failed query carries the error; the dead client is discarded.
+    let lost: Error | undefined;
+    const onLost = (error: Error) => (lost = error);
+    client.on('error', onLost);
     try {
       await client.query('BEGIN');
       const result = await work({
@@ -152,7 +158,8 @@ class PostgresSql implements Sql {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      client.off('error', onLost);
+      client.release(lost);
     }
   }
 

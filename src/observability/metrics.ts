@@ -109,6 +109,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly mqttFloodDisconnects = new Counter({
+    name: 'paywire_mqtt_flood_disconnects_total',
+    help: 'MQTT clients turned away for flooding: CONNECTs of one client id, or subscriptions of one connection',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   /** How many messages wait in the MQTT outbox; the broker points it at its publisher. */
   mqttOutboxDepth: () => number = () => 0;
 

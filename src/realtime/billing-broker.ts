@@ -31,6 +31,12 @@ import { SQL, type Sql } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CustomerStateChanged, NotableEventProjected } from '../projections/messages.js';
+import {
+  CONNECTS_PER_WINDOW,
+  FLOOD_WINDOW_MS,
+  FixedWindow,
+  SUBSCRIPTIONS_PER_WINDOW,
+} from './flood-guard.js';
 import { MqttTokens } from './mqtt-tokens.js';
 import { OrderedPublisher } from './ordered-publisher.js';
 import { retainedStatesFrom } from './retained-states.js';
@@ -54,7 +60,7 @@ const DRAIN_TIMEOUT_MS = 1000;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
 
-type GrantedClient = Client & { grant?: Grant; expiryTimer?: NodeJS.Timeout };
+type GrantedClient = Client & { grant?: Grant; expiryTimer?: NodeJS.Timeout; subscribing?: FixedWindow };
 
 function refuse(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -67,6 +73,7 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
   private tcp: TcpServer | undefined;
   private readonly tokens: MqttTokens;
   private publisher: OrderedPublisher | undefined;
+  private readonly connects = new FixedWindow(CONNECTS_PER_WINDOW, FLOOD_WINDOW_MS);
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -83,6 +90,12 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
       persistence: retainedStatesFrom(this.sql),
       drainTimeout: DRAIN_TIMEOUT_MS,
       preConnect: (_client, packet, done) => {
+        // A client id that keeps connecting (a loop, or a flood) is turned away until its window ends.
+        if (!this.connects.allow(packet.clientId)) {
+          this.metrics.mqttFloodDisconnects.inc({ kind: 'connect' });
+          done(new Error('too many connections for this client id'), false);
+          return;
+        }
         // Browsers' wills are dropped (SPEC section 6): nothing a client sends is ever published.
         packet.will = undefined;
         done(null, true);
@@ -94,7 +107,15 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
         );
       },
       authorizeSubscribe: (client, subscription, done) => {
-        const grant = (client as GrantedClient).grant;
+        const granted = client as GrantedClient;
+        granted.subscribing ??= new FixedWindow(SUBSCRIPTIONS_PER_WINDOW, FLOOD_WINDOW_MS);
+        if (!granted.subscribing.allow('')) {
+          this.metrics.mqttFloodDisconnects.inc({ kind: 'subscribe' });
+          client.close();
+          done(new Error('too many subscriptions'));
+          return;
+        }
+        const grant = granted.grant;
         // null refuses this one subscription with SUBACK 0x80 and keeps the connection.
         done(null, grant && maySubscribe(grant, subscription.topic) ? subscription : null);
       },
