@@ -6,23 +6,15 @@
  * event in the same run.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import fc from 'fast-check';
 import pg from 'pg';
 import { BENCH_SECRETS, freshDatabase, machine, percentile, table } from './support.js';
 import { sendCase, webhookCases } from './webhook-cases.js';
+import { freePort } from './free-port.js';
 
 const REQUESTS = Number(process.env.BENCH_FUZZ_REQUESTS ?? 100_000);
 const CONCURRENCY = 16;
 const TOLERANCE = 300;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 const db = await freshDatabase('paywire_bench_fuzz');
 const port = await freePort();

@@ -6,19 +6,11 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { BENCH_SECRETS, freshDatabase, machine, seedCustomerStates, table } from './support.js';
+import { freePort } from './free-port.js';
 
 const LARGE = Number(process.env.BENCH_STARTUP_CUSTOMERS ?? 100_000);
 const RUNS = 3;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 function rssMiB(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')

@@ -8,6 +8,7 @@ import { FakeStripe } from '../src/fake-stripe/fake-stripe.js';
 import { ADMIN_KEY } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { serverProcess, type ServerProcess } from './support/server-process.js';
+import { poll } from './support/until.js';
 
 let db: TestDatabase;
 let fake: FakeStripe;
@@ -55,16 +56,6 @@ interface JobStatus {
   stored: number;
   duplicates: number;
   cursor: string;
-}
-
-async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not reached in time: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** The ids of the log's events that came from the API, through the admin API (the server holds the database). */

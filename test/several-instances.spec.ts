@@ -20,19 +20,10 @@ import { createTestDatabase, serverUrl, type TestDatabase } from './support/data
 import { closeMqttClients, connectMqtt, mintToken, subscribe } from './support/mqtt.js';
 import { serverProcess, type ServerProcess } from './support/server-process.js';
 import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
+import { poll } from './support/until.js';
 
 const describeWithServer = serverUrl ? describe : describe.skip;
 const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
-
-async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not reached in time: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 interface Ready {
   instance: string;

@@ -22,6 +22,7 @@ import { eventsAfterCount, readEventsAfter } from '../event-log/log-reads.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
+import { CoalescedPasses } from './coalesced-passes.js';
 import { ProjectionCommitted } from './messages.js';
 import { projectBatch, recordFeed } from './project-batch.js';
 import { LIVE_TABLES, readCheckpoint, writeCheckpoint } from './projection-store.js';
@@ -37,8 +38,14 @@ const FEED_RETENTION = '10 minutes';
 
 @Injectable()
 export class BillingProjector implements OnApplicationBootstrap, OnApplicationShutdown {
-  private running: Promise<void> | null = null;
-  private again = false;
+  private readonly passes = new CoalescedPasses(
+    () => this.drain(),
+    (error) =>
+      this.logger.error(
+        { err: { message: (error as Error).message } },
+        'projection batch failed; retrying shortly',
+      ),
+  );
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private lease: SqlSession | null = null;
@@ -68,7 +75,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.passes.idle();
     // Released at once, so another instance takes over without waiting for this connection to time out.
     await this.lease?.release();
     this.lease = null;
@@ -120,33 +127,16 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   /** Asks for a drain; calls that arrive while one runs coalesce into one more pass. */
   wake(): void {
     if (this.stopped || !this.lease) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.drain().finally(() => {
-      this.running = null;
-      if (this.again) {
-        this.again = false;
-        this.wake();
-      }
-    });
+    this.passes.wake();
   }
 
   /** Resolves once everything appended so far is projected. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    return this.passes.idle();
   }
 
   private async drain(): Promise<void> {
-    try {
-      while (!this.stopped && (await this.projectOneBatch()) > 0);
-    } catch (error) {
-      this.logger.error(
-        { err: { message: (error as Error).message } },
-        'projection batch failed; retrying shortly',
-      );
-    }
+    while (!this.stopped && (await this.projectOneBatch()) > 0);
   }
 
   private async projectOneBatch(): Promise<number> {

@@ -15,6 +15,7 @@ import type { NotableEvent } from '../billing/notable.js';
 import { SQL, type Sql, type SqlSession } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
 import { PROJECTION_CHANNEL } from '../projections/billing.projector.js';
+import { CoalescedPasses } from '../projections/coalesced-passes.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
 import { CustomerStateChanged, NotableEventProjected, ProjectionCommitted } from '../projections/messages.js';
 
@@ -38,8 +39,11 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   private cursor = { batch: 0, seq: 0 };
   private generation = 0;
   private listening: SqlSession | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
+  private readonly passes = new CoalescedPasses(
+    () => this.follow(),
+    (error) =>
+      this.logger.warn({ err: { message: (error as Error).message } }, 'change feed pass failed; retrying'),
+  );
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
 
@@ -66,33 +70,18 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.passes.idle();
     await this.listening?.release();
   }
 
   /** Asks for a pass; calls that arrive while one runs coalesce into one more. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.follow()
-      .catch((error: unknown) =>
-        this.logger.warn({ err: { message: (error as Error).message } }, 'change feed pass failed; retrying'),
-      )
-      .finally(() => {
-        this.running = null;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        }
-      });
+    if (!this.stopped) this.passes.wake();
   }
 
   /** Resolves once everything committed so far has been handed to the broker. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
+  idle(): Promise<void> {
+    return this.passes.idle();
   }
 
   private async listen(): Promise<void> {

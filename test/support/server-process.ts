@@ -4,22 +4,14 @@
  * environment is kept across restarts, so a restarted server finds the same database and secrets.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { ADMIN_KEY, WEBHOOK_SECRET } from './app.js';
 import type { TestDatabase } from './database.js';
+import { freePort } from '../../bench/free-port.js';
 
 export interface ServerProcess {
   url: string;
   start(): Promise<void>;
   kill(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
 }
 
 export async function serverProcess(
