@@ -136,7 +136,7 @@ it('shuts down with browsers connected, and gives a subscriber the stored state 
     (await mintToken(app.url, { customerId: customer })).token,
     grant.clientId,
   );
-  // Retained messages lived in the old process's memory: this one published every stored state at start.
+  // The new process holds no retained message: the state is read from the projections on SUBSCRIBE.
   const state = nextMessage(after, topic);
   expect(await subscribe(after, topic)).toBe(1);
   expect((await state).payload).toMatchObject({ customerId: customer, email: `${customer}@example.com` });
