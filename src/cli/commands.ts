@@ -11,7 +11,7 @@ import { migrate } from '../database/database.js';
 import { ReplayService } from '../projections/replay.js';
 import { ReconcileService, type ReconcileReport } from '../completeness/reconcile.service.js';
 import { EVENT_RETENTION_SECONDS, StripeSync } from '../completeness/stripe-sync.js';
-import type { SyncJob } from '../completeness/sync-jobs.js';
+import { backfillStatus, type BackfillStatus, type SyncJob } from '../completeness/sync-jobs.js';
 import { MqttTokens } from '../realtime/mqtt-tokens.js';
 import { progressBar } from './progress.js';
 import type { ScenarioName } from './scenarios.js';
@@ -38,6 +38,26 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
+/** Calls a running Paywire's admin API; throws with the server's message unless it answers `expected`. */
+async function adminRequest<T>(
+  config: Config,
+  url: string,
+  request: { method?: 'GET' | 'POST'; path: string; body?: unknown; expected?: number },
+): Promise<T> {
+  const response = await fetch(`${url}${request.path}`, {
+    method: request.method ?? 'GET',
+    headers: { authorization: `Bearer ${config.adminApiKey}`, 'content-type': 'application/json' },
+    body: request.body === undefined ? undefined : JSON.stringify(request.body),
+  });
+  const body = (await response.json()) as T & { error?: string; message?: string };
+  if (response.status !== (request.expected ?? 200)) {
+    throw new Error(
+      `the server answered ${response.status} to ${request.method ?? 'GET'} ${request.path}: ${body.message ?? body.error ?? ''}`,
+    );
+  }
+  return body;
+}
+
 /** Runs `work` against an application built in this process, closed afterwards. */
 async function inProcess<T>(
   config: Config,
@@ -52,21 +72,20 @@ async function inProcess<T>(
   }
 }
 
-async function replayRemote(url: string, adminKey: string): Promise<boolean> {
+async function replayRemote(config: Config, url: string): Promise<boolean> {
   if (!(await answers(url))) return false;
-  const headers = { authorization: `Bearer ${adminKey}` };
-  const started = await fetch(`${url}/admin/replay`, { method: 'POST', headers });
-  if (started.status !== 202) throw new Error(`the server answered ${started.status} to POST /admin/replay`);
-  const { jobId } = (await started.json()) as { jobId: string };
+  const { jobId } = await adminRequest<{ jobId: string }>(config, url, {
+    method: 'POST',
+    path: '/admin/replay',
+    expected: 202,
+  });
   process.stdout.write(`replaying on ${url} (job ${jobId})\n`);
   const bar = progressBar('events');
   try {
     for (;;) {
-      const job = (await (await fetch(`${url}/admin/replay/${jobId}`, { headers })).json()) as {
-        state: string;
-        processed: number;
-        total: number;
-      };
+      const job = await adminRequest<{ state: string; processed: number; total: number }>(config, url, {
+        path: `/admin/replay/${jobId}`,
+      });
       bar.update(job.state === 'running' ? Math.min(job.processed, job.total - 1) : job.processed, job.total);
       if (job.state === 'done') return true;
       if (job.state === 'failed') throw new Error('the replay failed; see the server log');
@@ -80,15 +99,19 @@ async function replayRemote(url: string, adminKey: string): Promise<boolean> {
 export async function replayCommand(options: { url?: string }): Promise<void> {
   const config = loadConfig();
   const url = options.url ?? localUrl(config);
-  if (await replayRemote(url, config.adminApiKey)) return;
+  if (await replayRemote(config, url)) return;
   process.stdout.write(`no server at ${url}; replaying in this process\n`);
-  const { app } = await createApp({ ...config, logLevel: 'warn' });
-  await app.init();
-  const bar = progressBar('events');
-  const { done } = await app.get(ReplayService).start((job) => bar.update(job.processed, job.total));
-  const job = await done;
-  bar.stop();
-  await app.close();
+  const job = await inProcess(config, async (app) => {
+    const bar = progressBar('events');
+    try {
+      const { done } = await app
+        .get(ReplayService)
+        .start((current) => bar.update(current.processed, current.total));
+      return await done;
+    } finally {
+      bar.stop();
+    }
+  });
   if (job.state !== 'done') throw new Error('the replay failed');
 }
 
@@ -150,11 +173,6 @@ export async function simulateCommand(options: {
   );
 }
 
-type BackfillStatus = Pick<SyncJob, 'state' | 'fetched' | 'stored' | 'duplicates'> & {
-  cursor: string;
-  error?: string;
-};
-
 /** Follows a backfill with a bar over the stretch of time it covers; resolves with its last status. */
 async function followBackfill(since: number, read: () => Promise<BackfillStatus>): Promise<BackfillStatus> {
   const bar = progressBar('seconds of history');
@@ -183,26 +201,23 @@ export async function backfillCommand(options: { since?: number; url?: string })
   const config = loadConfig();
   const since = options.since ?? Math.floor(Date.now() / 1000) - EVENT_RETENTION_SECONDS;
   const url = options.url ?? localUrl(config);
-  const headers = { authorization: `Bearer ${config.adminApiKey}`, 'content-type': 'application/json' };
   if (await answers(url)) {
-    const started = await fetch(`${url}/admin/backfill`, {
+    const { jobId } = await adminRequest<{ jobId: string }>(config, url, {
       method: 'POST',
-      headers,
-      body: JSON.stringify({ since }),
+      path: '/admin/backfill',
+      body: { since },
+      expected: 202,
     });
-    const body = (await started.json()) as { jobId?: string; message?: string };
-    if (started.status !== 202)
-      throw new Error(`the server answered ${started.status} to POST /admin/backfill: ${body.message ?? ''}`);
-    process.stdout.write(`backfilling on ${url} (job ${body.jobId})\n`);
-    const read = async () =>
-      (await (await fetch(`${url}/admin/backfill/${body.jobId}`, { headers })).json()) as BackfillStatus;
+    process.stdout.write(`backfilling on ${url} (job ${jobId})\n`);
+    const read = () => adminRequest<BackfillStatus>(config, url, { path: `/admin/backfill/${jobId}` });
     return reportBackfill(await followBackfill(since, read));
   }
   if (!config.stripeSecretKey) throw new Error("STRIPE_SECRET_KEY is not set: backfill needs Stripe's API");
   process.stdout.write(`no server at ${url}; backfilling in this process\n`);
   await inProcess(config, async (app) => {
     const sync = app.get(StripeSync);
-    const follow = (job: SyncJob) => followBackfill(job.since, async () => status((await sync.job(job.id))!));
+    const follow = (job: SyncJob) =>
+      followBackfill(job.since, async () => backfillStatus((await sync.job(job.id))!));
     // A backfill this command ran before and that was killed continues from its cursor instead.
     const resumed = await sync.resumedAtStart;
     for (const job of resumed) {
@@ -211,10 +226,6 @@ export async function backfillCommand(options: { since?: number; url?: string })
     }
     if (resumed.length === 0) reportBackfill(await follow(await sync.startBackfill(since)));
   });
-}
-
-function status(job: SyncJob): BackfillStatus {
-  return { ...job, cursor: new Date(job.cursor * 1000).toISOString(), error: job.error ?? undefined };
 }
 
 export async function reconcileCommand(options: {
@@ -227,17 +238,11 @@ export async function reconcileCommand(options: {
   const request = { customerId: options.customer, repair: options.repair === true };
   let report: ReconcileReport;
   if (await answers(url)) {
-    const response = await fetch(`${url}/admin/reconcile`, {
+    report = await adminRequest<ReconcileReport>(config, url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${config.adminApiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify(request),
+      path: '/admin/reconcile',
+      body: request,
     });
-    const body = (await response.json()) as ReconcileReport & { error?: string; message?: string };
-    if (response.status !== 200)
-      throw new Error(
-        `the server answered ${response.status} to POST /admin/reconcile: ${body.message ?? body.error ?? ''}`,
-      );
-    report = body;
   } else {
     if (!config.stripeSecretKey)
       throw new Error("STRIPE_SECRET_KEY is not set: reconcile needs Stripe's API");

@@ -11,6 +11,7 @@ import { parseJsonBody } from '../http/json-body.js';
 import { TOPIC_ID } from '../realtime/topics.js';
 import { ReconcileService } from './reconcile.service.js';
 import { EVENT_RETENTION_SECONDS, StripeApiNotConfigured, StripeSync } from './stripe-sync.js';
+import { backfillStatus } from './sync-jobs.js';
 
 const unixOrIso = z.union([
   z.number().int().min(0),
@@ -84,17 +85,7 @@ export class CompletenessController {
   async backfillStatus(@Param('jobId') jobId: string) {
     const job = z.uuid().safeParse(jobId).success ? await this.sync.job(jobId) : null;
     if (!job || job.kind !== 'backfill') throw new HttpException({ error: 'not_found' }, 404);
-    return {
-      state: job.state,
-      fetched: job.fetched,
-      stored: job.stored,
-      duplicates: job.duplicates,
-      ...(job.error ? { error: job.error } : {}),
-      since: new Date(job.since * 1000).toISOString(),
-      cursor: new Date(job.cursor * 1000).toISOString(),
-      startedAt: job.startedAt.toISOString(),
-      finishedAt: job.finishedAt?.toISOString() ?? null,
-    };
+    return backfillStatus(job);
   }
 
   @Post('reconcile')

@@ -78,6 +78,23 @@ function toJob(row: JobRow): SyncJob {
   };
 }
 
+/** What the admin API and the CLI show of a backfill (SPEC section 4), times as ISO-8601. */
+export function backfillStatus(job: SyncJob) {
+  return {
+    state: job.state,
+    fetched: job.fetched,
+    stored: job.stored,
+    duplicates: job.duplicates,
+    ...(job.error ? { error: job.error } : {}),
+    since: new Date(job.since * 1000).toISOString(),
+    cursor: new Date(job.cursor * 1000).toISOString(),
+    startedAt: job.startedAt.toISOString(),
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+  };
+}
+
+export type BackfillStatus = ReturnType<typeof backfillStatus>;
+
 /** Inserts a running job owned by this process; null when `kind` admits one at a time and one runs. */
 export async function createJob(db: SqlExecutor, kind: SyncJobKind, since: number): Promise<SyncJob | null> {
   const [row] = await db.query<JobRow>(

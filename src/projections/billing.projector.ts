@@ -9,8 +9,8 @@
  * advisory lock on a connection of its own. The server releases that lock when the connection or the
  * process dies, and the others try for it every second, so another instance takes over within about a
  * second. Correctness does not rest on the lease (the checkpoint row's lock already serialises batches);
- * it keeps the others from queueing on that lock. After each commit the projector notifies every instance
- * (`pg_notify`, delivered at commit) and wakes its own change feed, which publishes what changed.
+ * it keeps the others from queueing on that lock. Each checkpoint write notifies every instance
+ * (`pg_notify`, delivered at commit), and the projector wakes its own change feed after the commit.
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { EventBus } from '@nestjs/cqrs';
@@ -31,10 +31,10 @@ const BATCH_SIZE = 500;
 const SAFETY_INTERVAL_MS = 1000;
 /** The projector's lease: any constant shared by every instance (the append lock is 0x50617977). */
 const PROJECTOR_LEASE = 0x5061_7978;
-/** Where commits are announced to every instance's change feed. */
-export const PROJECTION_CHANNEL = 'paywire_projection';
 /** The feed is for subscribers connected now; an instance further behind than this skips to the head. */
 const FEED_RETENTION = '10 minutes';
+/** The leaseholder prunes the feed this often (off the batches' path). */
+const PRUNE_EVERY_MS = 60_000;
 
 @Injectable()
 export class BillingProjector implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -50,7 +50,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   private stopped = false;
   private lease: SqlSession | null = null;
   private leasing: Promise<void> | null = null;
-  private batches = 0;
+  private prunedAt = 0;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -65,8 +65,9 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   async onApplicationBootstrap(): Promise<void> {
     this.eventLog.onAppended(() => this.wake());
     this.timer = setInterval(() => {
-      if (this.lease) this.wake();
-      else void this.tryToLead();
+      if (!this.lease) return void this.tryToLead();
+      this.wake();
+      if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS) void this.pruneFeed();
     }, SAFETY_INTERVAL_MS);
     this.timer.unref();
     await this.tryToLead();
@@ -124,6 +125,15 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
+  private async pruneFeed(): Promise<void> {
+    this.prunedAt = Date.now();
+    await this.sql
+      .query(`DELETE FROM billing_feed WHERE created_at < now() - interval '${FEED_RETENTION}'`)
+      .catch((error: unknown) =>
+        this.logger.warn({ err: { message: (error as Error).message } }, 'could not prune the change feed'),
+      );
+  }
+
   /** Asks for a drain; calls that arrive while one runs coalesce into one more pass. */
   wake(): void {
     if (this.stopped || !this.lease) return;
@@ -148,7 +158,6 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       const head = events[events.length - 1].position;
       await recordFeed(tx, head, events, batch);
       await writeCheckpoint(tx, head);
-      await tx.query(`SELECT pg_notify($1, $2)`, [PROJECTION_CHANNEL, String(head)]);
       return { events, batch, head };
     });
     if (!result) return 0;
@@ -170,11 +179,6 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       };
       if (outcome.outcome === 'failed') this.logger.warn(fields, 'event failed to project');
       else this.logger.debug(fields, 'event projected');
-    }
-    if (++this.batches % 100 === 1) {
-      await this.sql.query(
-        `DELETE FROM billing_feed WHERE created_at < now() - interval '${FEED_RETENTION}'`,
-      );
     }
     return result.events.length;
   }

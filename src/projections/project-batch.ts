@@ -50,13 +50,16 @@ export interface BatchResult {
 /**
  * Writes what a batch changed to `billing_feed` in its transaction, keyed by the batch's head position:
  * the new state of each customer (SPEC section 6, `…/state`), then the notable events it applied
- * (`…/events`), in log order. Every instance's change feed publishes these rows, in key order.
+ * (`…/events`), in log order. Every instance's change feed publishes these rows, in key order. A replay's
+ * catch-up records only the notable events (`states: false`) of the events past the live checkpoint
+ * (`after`): it pushes every state after its swap.
  */
 export async function recordFeed(
   tx: SqlExecutor,
   head: number,
   events: readonly LoggedEvent[],
   result: BatchResult,
+  options: { states?: boolean; after?: number } = {},
 ): Promise<void> {
   const userIds = new Map(result.changed.map((state) => [state.customerId, state.userId]));
   const outcomes = new Map(result.outcomes.map((outcome) => [outcome.id, outcome]));
@@ -65,13 +68,14 @@ export async function recordFeed(
     customerId: string;
     userId: string | null;
     payload: unknown;
-  }> = result.changed.map((state) => ({
+  }> = (options.states === false ? [] : result.changed).map((state) => ({
     kind: 'state',
     customerId: state.customerId,
     userId: state.userId,
     payload: state,
   }));
   for (const event of events) {
+    if (options.after !== undefined && event.position <= options.after) continue;
     const outcome = outcomes.get(event.id);
     const notable = outcome?.outcome === 'applied' && outcome.customerId ? notableEvent(event) : null;
     if (notable && outcome?.customerId) {

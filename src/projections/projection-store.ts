@@ -197,6 +197,31 @@ export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<nu
   return Number(row.position);
 }
 
-export async function writeCheckpoint(tx: SqlExecutor, position: number): Promise<void> {
-  await tx.query(`UPDATE projector_checkpoints SET position = $1 WHERE name = 'billing'`, [position]);
+/** Where each move of the checkpoint is announced to every instance's change feed. */
+export const PROJECTION_CHANNEL = 'paywire_projection';
+
+/**
+ * Moves the checkpoint to `position` and announces it to every instance (`pg_notify` is delivered at
+ * commit). With `rebuilt` (a replay's swap) it also moves the generation, which makes every change feed
+ * push all states again.
+ */
+export async function writeCheckpoint(
+  tx: SqlExecutor,
+  position: number,
+  options: { rebuilt?: boolean } = {},
+): Promise<void> {
+  await tx.query(
+    `UPDATE projector_checkpoints SET position = $1${options.rebuilt ? ', generation = generation + 1' : ''}
+      WHERE name = 'billing'`,
+    [position],
+  );
+  await tx.query(`SELECT pg_notify($1, $2)`, [PROJECTION_CHANNEL, String(position)]);
+}
+
+/** The checkpoint and the replay generation, as a change feed follows them. */
+export async function readFeedHead(db: SqlExecutor): Promise<{ position: number; generation: number }> {
+  const [row] = await db.query<{ position: string; generation: string }>(
+    `SELECT position, generation FROM projector_checkpoints WHERE name = 'billing'`,
+  );
+  return { position: Number(row.position), generation: Number(row.generation) };
 }

@@ -22,7 +22,6 @@ import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { PROJECTION_CHANNEL } from './billing.projector.js';
 import { projectBatch, recordFeed } from './project-batch.js';
 import { PROJECTION_TABLES, readCheckpoint, saveProducts, writeCheckpoint } from './projection-store.js';
 import { foldPage } from './replay-page.js';
@@ -283,18 +282,11 @@ export class ReplayService {
         position = events[events.length - 1].position;
         // The states are pushed whole after the swap; the notable events are for what the live projector
         // had not reached.
-        await recordFeed(
-          tx,
-          position,
-          events.filter((event) => event.position > live),
-          { ...batch, changed: [] },
-        );
+        await recordFeed(tx, position, events, batch, { states: false, after: live });
         rebuild.job.processed += events.length;
       }
       await swapTables(tx);
-      await writeCheckpoint(tx, position);
-      await tx.query(`UPDATE projector_checkpoints SET generation = generation + 1 WHERE name = 'billing'`);
-      await tx.query(`SELECT pg_notify($1, $2)`, [PROJECTION_CHANNEL, String(position)]);
+      await writeCheckpoint(tx, position, { rebuilt: true });
       return position;
     });
   }

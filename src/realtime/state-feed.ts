@@ -8,15 +8,16 @@
  * When a replay swaps rebuilt tables in (the checkpoint's `generation` moves), it pushes every state
  * again, a page at a time, from the same loop, so no rebuilt state overtakes a later live one.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { EventBus, EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import type { BillingState } from '../billing/billing-state.js';
 import type { NotableEvent } from '../billing/notable.js';
 import { SQL, type Sql, type SqlSession } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
-import { PROJECTION_CHANNEL } from '../projections/billing.projector.js';
 import { CoalescedPasses } from '../projections/coalesced-passes.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
+import { PROJECTION_CHANNEL, readFeedHead } from '../projections/projection-store.js';
 import { CustomerStateChanged, NotableEventProjected, ProjectionCommitted } from '../projections/messages.js';
 
 const PAGE = 1000;
@@ -56,7 +57,7 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
 
   async onApplicationBootstrap(): Promise<void> {
     // From the head on: what was committed before is what a subscriber's retained read returns.
-    const head = await this.head();
+    const head = await readFeedHead(this.sql);
     this.cursor = { batch: head.position, seq: AFTER_BATCH };
     this.generation = head.generation;
     await this.listen();
@@ -98,15 +99,8 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
     }
   }
 
-  private async head(): Promise<{ position: number; generation: number }> {
-    const [row] = await this.sql.query<{ position: string; generation: string }>(
-      `SELECT position, generation FROM projector_checkpoints WHERE name = 'billing'`,
-    );
-    return { position: Number(row.position), generation: Number(row.generation) };
-  }
-
   private async follow(): Promise<void> {
-    const head = await this.head();
+    const head = await readFeedHead(this.sql);
     if (head.generation !== this.generation) {
       this.generation = head.generation;
       this.cursor = { batch: head.position, seq: AFTER_BATCH };
@@ -139,16 +133,20 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
     }
   }
 
-  /** Every state again, after a replay: its subscribers' views may all have changed. */
+  /**
+   * Every state again, after a replay: its subscribers' views may all have changed. It shares the process
+   * with webhooks and perhaps the projector, so it rests twice as long as each page took: run flat out,
+   * republishing multiplied the projection lag for as long as it ran (BENCHMARKS.md, replay).
+   */
   private async republishAll(): Promise<void> {
     let after = '';
     for (;;) {
+      const started = performance.now();
       const states = await this.states.page(after, REPUBLISH_PAGE);
       for (const state of states) this.eventBus.publish(new CustomerStateChanged(state));
       if (states.length < REPUBLISH_PAGE) return;
       after = states[states.length - 1].customerId;
-      // Between pages the event loop serves webhooks and sockets.
-      await new Promise((resolve) => setImmediate(resolve));
+      await sleep(2 * (performance.now() - started));
     }
   }
 }
