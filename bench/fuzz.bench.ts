@@ -5,41 +5,18 @@
  * rejected requests left in the log, and the time to reject (p50, p99) beside the time to accept a valid
  * event in the same run.
  */
-import { spawn } from 'node:child_process';
 import fc from 'fast-check';
 import pg from 'pg';
-import { BENCH_SECRETS, freshDatabase, machine, percentile, table } from './support.js';
+import { BENCH_SECRETS, freshDatabase, machine, percentile, spawnPaywire, table } from './support.js';
 import { sendCase, webhookCases } from './webhook-cases.js';
-import { freePort } from './free-port.js';
 
 const REQUESTS = Number(process.env.BENCH_FUZZ_REQUESTS ?? 100_000);
 const CONCURRENCY = 16;
 const TOLERANCE = 300;
 
 const db = await freshDatabase('paywire_bench_fuzz');
-const port = await freePort();
-const url = `http://127.0.0.1:${port}`;
-const server = spawn(process.execPath, ['dist/src/main.js'], {
-  env: {
-    ...process.env,
-    ...BENCH_SECRETS,
-    NODE_ENV: 'production',
-    DATABASE_URL: db.url,
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
-  },
-  stdio: 'ignore',
-});
-let exited = false;
-server.once('exit', () => (exited = true));
-for (;;) {
-  try {
-    if ((await fetch(`${url}/health/ready`)).ok) break;
-  } catch {
-    // not listening yet
-  }
-  await new Promise((resolve) => setTimeout(resolve, 50));
-}
+const server = await spawnPaywire(db.url);
+const url = server.url;
 
 const cases = webhookCases(BENCH_SECRETS.STRIPE_WEBHOOK_SECRET, TOLERANCE);
 const reject: number[] = [];
@@ -74,9 +51,8 @@ const client = new pg.Client({ connectionString: db.url });
 await client.connect();
 const { rows } = await client.query<{ count: string }>(`SELECT count(*) FROM stripe_events`);
 await client.end();
-const survived = !exited;
-server.kill('SIGTERM');
-await new Promise((resolve) => server.once('exit', resolve));
+const survived = server.child.exitCode === null && server.child.signalCode === null;
+await server.stop();
 await db.drop();
 
 if (wrongByKind.size > 0) console.log('unexpected answers:', Object.fromEntries(wrongByKind));

@@ -2,7 +2,7 @@
  * The subscribers of `bench:push`, in a process of their own so that the server's memory can be read
  * apart from theirs. Connects `count` mqtt.js clients over WebSocket, each with its own token and topic,
  * reports when all are subscribed, and for every state message reports when it arrived and which
- * marker (the customer's email) it carried.
+ * marker (the customer's email) it carried, and any connection lost after it was made.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 
@@ -26,9 +26,10 @@ function connect(url: string, entry: Start['tokens'][number]): Promise<void> {
     });
     clients.push(client);
     client.once('error', reject);
-    client.once('connect', () =>
-      client.subscribe(entry.topic, { qos: 1 }, (error) => (error ? reject(error) : resolve())),
-    );
+    client.once('connect', () => {
+      client.once('close', () => process.send!({ kind: 'disconnect', clientId: entry.clientId }));
+      client.subscribe(entry.topic, { qos: 1 }, (error) => (error ? reject(error) : resolve()));
+    });
     client.on('message', (_topic, payload) => {
       const at = performance.timeOrigin + performance.now();
       const email = (JSON.parse(payload.toString()) as { email?: string }).email;

@@ -8,11 +8,8 @@
  * resident memory is read in this process before and after they connect. Each webhook sets a customer's
  * email to a unique marker, so a message is matched to the request that caused it.
  */
-import { fork } from 'node:child_process';
-import { MqttTokens } from '../src/realtime/mqtt-tokens.js';
-import { customerStateTopic } from '../src/realtime/topics.js';
+import { startSubscribers, type Subscribers } from './subscribers.js';
 import {
-  BENCH_SECRETS,
   customerUpdated,
   freshDatabase,
   machine,
@@ -23,43 +20,23 @@ import {
   table,
 } from './support.js';
 
-const TOKEN_SECRET = BENCH_SECRETS.MQTT_TOKEN_SECRET;
 const SUBSCRIBERS = Number(process.env.BENCH_PUSH_SUBSCRIBERS ?? 1000);
 const CAPACITY = Number(process.env.BENCH_PUSH_CAPACITY ?? 10_000);
 const SECONDS = Number(process.env.BENCH_PUSH_SECONDS ?? 5);
 const POLL_INTERVAL_MS = 2000;
 
-type Child = ReturnType<typeof fork>;
-
+/** The subscribers and, by marker, when each one's state message arrived. */
 async function startClients(
   url: string,
   customers: string[],
   prefix: string,
-): Promise<{ child: Child; seconds: number; arrivals: Map<string, number> }> {
-  const tokens = new MqttTokens(TOKEN_SECRET);
-  const entries = await Promise.all(
-    customers.map(async (customer, i) => ({
-      token: (await tokens.mint({ customerId: customer, ttlSeconds: 3600 })).token,
-      clientId: `${customer}:${prefix}${i}`,
-      topic: customerStateTopic(customer),
-    })),
-  );
-  const child = fork(new URL('./push-clients.js', import.meta.url), { stdio: 'inherit' });
-  // Attached before the start: retained states arrive while the clients are still subscribing.
+): Promise<Subscribers & { arrivals: Map<string, number> }> {
   const arrivals = new Map<string, number>();
-  child.on('message', (message: { kind: string; email?: string; at?: number }) => {
-    if (message.kind === 'message') arrivals.set(message.email!.split('@')[0], message.at!);
-  });
-  const seconds = await new Promise<number>((resolve) => {
-    child.on('message', (message: { kind: string; seconds?: number }) => {
-      if (message.kind === 'ready') resolve(message.seconds!);
-    });
-    child.send({ kind: 'start', start: { url, tokens: entries, concurrency: 50 } });
-  });
-  return { child, seconds, arrivals };
+  const subscribers = await startSubscribers(url, customers, prefix, (marker, at) =>
+    arrivals.set(marker, at),
+  );
+  return Object.assign(subscribers, { arrivals });
 }
-
-type Clients = Awaited<ReturnType<typeof startClients>>;
 
 /** Sends at 100 and 1,000 events/s to `port`; the subscribers' `arrivals` give each webhook's latency. */
 async function measure(
@@ -89,11 +66,6 @@ async function measure(
   }
 }
 
-async function stop(clients: Clients): Promise<void> {
-  clients.child.send({ kind: 'stop' });
-  await new Promise((resolve) => clients.child.once('exit', resolve));
-}
-
 async function main() {
   const db = await freshDatabase('paywire_bench_push');
   const { app, port } = await startPaywire(db.url);
@@ -104,13 +76,13 @@ async function main() {
   const seq = { next: 0 };
   const one = await startClients(url, customers, 'sub');
   await measure('one instance', port, customers, one.arrivals, rows, seq);
-  await stop(one);
+  await one.stop();
 
   // A second instance on the same database; the subscribers move to it, the webhooks stay with A.
   const b = await startPaywire(db.url);
   const two = await startClients(`ws://127.0.0.1:${b.port}/mqtt`, customers, 'onb');
   await measure('two instances', port, customers, two.arrivals, rows, seq);
-  await stop(two);
+  await two.stop();
   await b.app.close();
   const pushP50 = Number(rows[0][2]);
   await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -130,7 +102,7 @@ async function main() {
   global.gc?.();
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const after = process.memoryUsage().rss;
-  await stop(capacity);
+  await capacity.stop();
 
   await app.close();
   await db.drop();

@@ -4,54 +4,22 @@
  * server is the built one, as its own process, started three times per size; RSS is read from /proc
  * once it is ready and again 2 s later, so that anything it loaded per customer at start would show.
  */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { BENCH_SECRETS, freshDatabase, machine, seedCustomerStates, table } from './support.js';
-import { freePort } from './free-port.js';
+import { freshDatabase, machine, seedCustomerStates, spawnPaywire, table } from './support.js';
 
 const LARGE = Number(process.env.BENCH_STARTUP_CUSTOMERS ?? 100_000);
 const RUNS = 3;
-
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
-    .split('\n')
-    .find((entry) => entry.startsWith('VmRSS:'));
-  return Math.round(Number(line?.split(/\s+/)[1] ?? 0) / 1024);
-}
 
 /** Starts the server on `databaseUrl`; resolves with the time to a 200 from /health/ready and RSS. */
 async function startOnce(
   databaseUrl: string,
 ): Promise<{ readyMs: number; rssReady: number; rssIdle: number }> {
-  const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
-    env: {
-      ...process.env,
-      ...BENCH_SECRETS,
-      NODE_ENV: 'production',
-      DATABASE_URL: databaseUrl,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
-  });
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health/ready`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const server = await spawnPaywire(databaseUrl);
   const readyMs = performance.now() - started;
-  const rssReady = rssMiB(child.pid!);
+  const rssReady = server.rssMiB();
   await new Promise((resolve) => setTimeout(resolve, 2000));
-  const rssIdle = rssMiB(child.pid!);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
+  const rssIdle = server.rssMiB();
+  await server.stop();
   return { readyMs, rssReady, rssIdle };
 }
 

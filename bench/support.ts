@@ -2,7 +2,9 @@
  * Shared pieces of the benchmarks: a fresh database per run, realistic subscription events (about 4 KB,
  * the size of a real `customer.subscription.updated`), percentiles, and a Markdown table printer.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import pg from 'pg';
 import os from 'node:os';
@@ -11,6 +13,7 @@ import { createApp, listen, type PaywireApp } from '../src/app.js';
 import { stripeEventEnvelope } from '../src/stripe-api/stripe-event.js';
 import { loadConfig } from '../src/config/config.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
+import { freePort } from './free-port.js';
 
 export const serverUrl =
   process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -271,4 +274,66 @@ export async function seedCustomerStates(databaseUrl: string, prefix: string, co
   } finally {
     await client.end();
   }
+}
+
+export interface PaywireProcess {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Resident memory of the server process now, from /proc (MiB). */
+  rssMiB(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The built server (`dist/src/main.js`) in a process of its own on a free port, resolved once
+ * `/health/ready` answers 200, so that its memory and event loop are measured apart from the load's.
+ */
+export async function spawnPaywire(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<PaywireProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, ['dist/src/main.js'], {
+    env: {
+      ...process.env,
+      ...BENCH_SECRETS,
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: 'ignore',
+  });
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  for (;;) {
+    if (exited) throw new Error('the server exited before it was ready');
+    try {
+      if ((await fetch(`${url}/health/ready`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return {
+    url,
+    port,
+    child,
+    rssMiB: () => {
+      const line = readFileSync(`/proc/${child.pid}/status`, 'utf8')
+        .split('\n')
+        .find((entry) => entry.startsWith('VmRSS:'));
+      return Math.round(Number(line?.split(/\s+/)[1] ?? 0) / 1024);
+    },
+    stop: async () => {
+      if (exited) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
 }
