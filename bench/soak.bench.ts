@@ -203,7 +203,7 @@ const adminFailures: string[] = [];
 /** One admin read: mostly a customer's state, sometimes a page of customers or a state as of a moment. */
 function readAdmin(n: number): void {
   // A customer whose first webhook went out at least a second ago.
-  const known = Math.min(SUBSCRIBERS, Math.max(1, sent - RATE));
+  const known = Math.min(SUBSCRIBERS, sent - RATE);
   const customer = customers[Math.floor(Math.random() * known)];
   const path =
     n % 10 === 0
@@ -259,7 +259,8 @@ while (now() - started < DURATION_MS) {
   const elapsed = now() - started;
   const dueWebhooks = Math.floor((elapsed / 1000) * RATE);
   while (sent < dueWebhooks) sendWebhook(sent);
-  const dueAdmin = Math.floor((elapsed / 1000) * ADMIN_RATE);
+  // Admin reads begin after two seconds, when the first customers have states to read.
+  const dueAdmin = Math.floor((Math.max(0, elapsed - 2000) / 1000) * ADMIN_RATE);
   while (adminSent < dueAdmin) readAdmin(adminSent++);
   await new Promise((resolve) => setTimeout(resolve, 5));
 }

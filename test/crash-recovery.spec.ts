@@ -8,13 +8,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import type Stripe from 'stripe';
-import { billingState, type BillingState } from '../src/billing/billing-state.js';
+import type { BillingState } from '../src/billing/billing-state.js';
 import { parseCatalog } from '../src/billing/catalog.js';
-import { foldCustomer } from '../src/billing/customer.js';
 import { openDatabase } from '../src/database/database.js';
-import { customerEvents } from '../src/event-log/log-reads.js';
-import { LIVE_TABLES } from '../src/projections/projection-store.js';
-import { ADMIN_KEY, WEBHOOK_SECRET } from './support/app.js';
+import { WEBHOOK_SECRET } from './support/app.js';
+import { foldedState } from './support/folded-state.js';
+import { replayToEnd, settled, stateOn } from './support/instance.js';
 import { serverProcess, type ServerProcess } from './support/server-process.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
@@ -118,36 +117,14 @@ it('loses nothing acknowledged and applies nothing twice when killed mid-stream'
   expect(Math.max(...backlogs)).toBeGreaterThan(0);
 
   await server.start();
-  const headers = { authorization: `Bearer ${ADMIN_KEY}` };
-  for (let i = 0; i < 600; i++) {
-    const ready = (await (await fetch(`${server.url}/health/ready`)).json()) as {
-      projector: { behind: number };
-    };
-    if (ready.projector.behind === 0) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await settled(server.url, 60_000);
   const live = new Map<string, BillingState>();
   for (const customer of customers) {
-    const response = await fetch(`${server.url}/admin/customers/${customer}`, { headers });
-    if (response.status === 200) live.set(customer, (await response.json()) as BillingState);
+    const state = await stateOn(server.url, customer);
+    if (state) live.set(customer, state);
   }
-  const started = await fetch(`${server.url}/admin/replay`, { method: 'POST', headers });
-  const { jobId } = (await started.json()) as { jobId: string };
-  let state = 'running';
-  while (state === 'running') {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    state = (
-      (await (await fetch(`${server.url}/admin/replay/${jobId}`, { headers })).json()) as {
-        state: string;
-      }
-    ).state;
-  }
-  expect(state).toBe('done');
-  for (const [customer, before] of live) {
-    expect(await (await fetch(`${server.url}/admin/customers/${customer}`, { headers })).json()).toEqual(
-      before,
-    );
-  }
+  expect((await replayToEnd(server.url)).state).toBe('done');
+  for (const [customer, before] of live) expect(await stateOn(server.url, customer)).toEqual(before);
   await server.kill();
 
   const catalog = parseCatalog(JSON.stringify(CATALOG), 'catalog.json');
@@ -158,10 +135,10 @@ it('loses nothing acknowledged and applies nothing twice when killed mid-stream'
     expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
     let folded = 0;
     for (const customer of customers) {
-      const log = await customerEvents(sql, LIVE_TABLES.routes, customer, { upTo: Number.MAX_SAFE_INTEGER });
-      if (log.length === 0) continue;
+      const expected = await foldedState(sql, customer, catalog);
+      if (!expected) continue;
       folded++;
-      expect(billingState(foldCustomer(customer, log).state, catalog, {})).toEqual(live.get(customer));
+      expect(expected).toEqual(live.get(customer));
     }
     expect(folded).toBe(live.size);
   });

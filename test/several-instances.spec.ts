@@ -8,46 +8,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type Stripe from 'stripe';
-import { billingState, type BillingState } from '../src/billing/billing-state.js';
-import { EMPTY_CATALOG } from '../src/billing/catalog.js';
-import { foldCustomer } from '../src/billing/customer.js';
-import { foldProducts } from '../src/billing/products.js';
+import type { BillingState } from '../src/billing/billing-state.js';
 import { openDatabase, type Sql } from '../src/database/database.js';
-import { customerEvents, productEvents } from '../src/event-log/log-reads.js';
-import { LIVE_TABLES } from '../src/projections/projection-store.js';
-import { ADMIN_KEY, WEBHOOK_SECRET } from './support/app.js';
+import { WEBHOOK_SECRET } from './support/app.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from './support/database.js';
+import { foldedState } from './support/folded-state.js';
+import { readiness as ready, replayToEnd, settled, stateOn } from './support/instance.js';
 import { closeMqttClients, connectMqtt, mintToken, subscribe } from './support/mqtt.js';
 import { serverProcess, type ServerProcess } from './support/server-process.js';
 import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 import { poll } from './support/until.js';
 
 const describeWithServer = serverUrl ? describe : describe.skip;
-const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
-
-interface Ready {
-  instance: string;
-  projector: { projecting: boolean; checkpoint: number; behind: number };
-}
-
 describeWithServer('three instances on one database', () => {
   let db: TestDatabase;
   let sql: Sql;
   let servers: ServerProcess[];
-
-  const ready = async (server: ServerProcess) =>
-    (await (await fetch(`${server.url}/health/ready`)).json()) as Ready;
-  const stateOn = async (server: ServerProcess, customerId: string) => {
-    const response = await fetch(`${server.url}/admin/customers/${customerId}`, { headers: admin });
-    return response.status === 200 ? ((await response.json()) as BillingState) : null;
-  };
-  /** Every instance has projected everything stored (they share the projections). */
-  const settled = (server: ServerProcess) =>
-    poll(
-      () => ready(server),
-      (r) => r.projector.behind === 0,
-      20_000,
-    );
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -67,7 +43,7 @@ describeWithServer('three instances on one database', () => {
   });
 
   it('names each instance, and exactly one projects', async () => {
-    const states = await Promise.all(servers.map(ready));
+    const states = await Promise.all(servers.map((server) => ready(server.url)));
     expect(states.map((state) => state.instance)).toEqual(['pw-a', 'pw-b', 'pw-c']);
     expect(states.filter((state) => state.projector.projecting)).toHaveLength(1);
   });
@@ -108,10 +84,10 @@ describeWithServer('three instances on one database', () => {
         sendEvent(servers[(i + 1) % 3].url, event, WEBHOOK_SECRET),
       ]);
     for (const response of await Promise.all(deliveries)) expect(response.status).toBe(200);
-    await settled(b);
+    await settled(b.url);
 
     for (const customer of [watched, ...others]) {
-      const [onA, onB, onC] = await Promise.all(servers.map((server) => stateOn(server, customer)));
+      const [onA, onB, onC] = await Promise.all(servers.map((server) => stateOn(server.url, customer)));
       expect(onA?.subscriptions[0].status).toBe('active');
       expect(onB).toEqual(onA);
       expect(onC).toEqual(onA);
@@ -129,7 +105,7 @@ describeWithServer('three instances on one database', () => {
         [watched],
       )
     ).map((row) => Number(row.version));
-    const final = (await stateOn(c, watched))!.version;
+    const final = (await stateOn(c.url, watched))!.version;
     await poll(
       async () => versions.at(-1),
       (last) => last === final,
@@ -155,7 +131,7 @@ describeWithServer('three instances on one database', () => {
         )
       ).status,
     ).toBe(200);
-    await settled(c);
+    await settled(c.url);
     const grant = await mintToken(c.url, { customerId: customer });
     const subscriber = await connectMqtt(`${c.url.replace('http', 'ws')}/mqtt`, grant.token, grant.clientId);
     const received: BillingState[] = [];
@@ -169,18 +145,7 @@ describeWithServer('three instances on one database', () => {
       5000,
     );
 
-    const started = await fetch(`${b.url}/admin/replay`, { method: 'POST', headers: admin });
-    expect(started.status).toBe(202);
-    const { jobId } = (await started.json()) as { jobId: string };
-    const job = await poll(
-      async () =>
-        (await (await fetch(`${c.url}/admin/replay/${jobId}`, { headers: admin })).json()) as {
-          state: string;
-          processed: number;
-        },
-      (value) => value.state !== 'running',
-      30_000,
-    );
+    const job = await replayToEnd(b.url, c.url);
     expect(job.state).toBe('done');
     expect(job.processed).toBeGreaterThan(0);
     // The first message was the retained one; after the swap C publishes the rebuilt state.
@@ -189,11 +154,13 @@ describeWithServer('three instances on one database', () => {
       (count) => count >= 2,
       5000,
     );
-    expect(received.at(-1)).toEqual(await stateOn(c, customer));
+    expect(received.at(-1)).toEqual(await stateOn(c.url, customer));
   }, 40_000);
 
   it('hands projection to another instance within 15 s when the projecting one is killed under load', async () => {
-    const leader = (await Promise.all(servers.map(ready))).findIndex((state) => state.projector.projecting);
+    const leader = (await Promise.all(servers.map((server) => ready(server.url)))).findIndex(
+      (state) => state.projector.projecting,
+    );
     const survivors = servers.filter((_, i) => i !== leader);
     const customers = Array.from({ length: 40 }, () => uid('cus'));
     const acknowledged = new Set<string>();
@@ -234,13 +201,13 @@ describeWithServer('three instances on one database', () => {
     })();
     await load;
     const takeover = await poll(
-      () => Promise.all(survivors.map(ready)),
+      () => Promise.all(survivors.map((server) => ready(server.url))),
       (states) => states.some((state) => state.projector.projecting),
       15_000,
     );
     expect(Date.now() - killedAt).toBeLessThan(15_000);
     expect(takeover.filter((state) => state.projector.projecting)).toHaveLength(1);
-    await settled(survivors[0]);
+    await settled(survivors[0].url);
 
     const stored = await sql.query<{ id: string }>(
       `SELECT id FROM stripe_events WHERE id = ANY($1::text[])`,
@@ -250,13 +217,7 @@ describeWithServer('three instances on one database', () => {
     const pending = await sql.query(`SELECT id FROM stripe_events WHERE outcome = 'pending'`);
     expect(pending).toEqual([]);
     // Applied once: each projection is the pure fold of its customer's events in the log.
-    const products = foldProducts(await productEvents(sql, { upTo: Number.MAX_SAFE_INTEGER }));
-    for (const customer of customers) {
-      const events = await customerEvents(sql, LIVE_TABLES.routes, customer, {
-        upTo: Number.MAX_SAFE_INTEGER,
-      });
-      const expected = billingState(foldCustomer(customer, events).state, EMPTY_CATALOG, products);
-      expect(await stateOn(survivors[1], customer)).toEqual(expected);
-    }
+    for (const customer of customers)
+      expect(await stateOn(survivors[1].url, customer)).toEqual(await foldedState(sql, customer));
   }, 90_000);
 });

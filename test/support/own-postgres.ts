@@ -1,0 +1,66 @@
+/**
+ * A PostgreSQL cluster of the test's own, made with the machine's `initdb` in a temporary folder and
+ * listening on a free port, so a test can stop it (as a crash, `-m immediate`) and start it again while
+ * Paywire runs against it: the shared server on 5432 must not be touched. As root the cluster runs as the
+ * `postgres` user, since PostgreSQL refuses to run as root.
+ */
+import { execFile } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { userInfo, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../../bench/free-port.js';
+
+const run = promisify(execFile);
+
+/** The newest installed PostgreSQL's programs (Debian's layout), or undefined. */
+function binDir(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const version = readdirSync(root)
+    .filter((name) => existsSync(join(root, name, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a))[0];
+  return version ? join(root, version, 'bin') : undefined;
+}
+
+export const ownPostgresAvailable = binDir() !== undefined;
+
+export interface OwnPostgres {
+  url: string;
+  start(): Promise<void>;
+  /** Stops at once, as a crash would: no checkpoint, clients cut; the next start recovers from the WAL. */
+  crash(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export async function ownPostgres(): Promise<OwnPostgres> {
+  const bin = binDir();
+  if (!bin) throw new Error('no PostgreSQL programs under /usr/lib/postgresql');
+  const folder = mkdtempSync(join(tmpdir(), 'paywire-pg-'));
+  const data = join(folder, 'data');
+  const asRoot = userInfo().uid === 0;
+  if (asRoot) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    chownSync(folder, Number(stdout), Number(gid));
+  }
+  const as = (program: string, args: string[]) =>
+    asRoot
+      ? run('runuser', ['-u', 'postgres', '--', join(bin, program), ...args])
+      : run(join(bin, program), args);
+  await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const port = await freePort();
+  const options = `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on`;
+  const pgCtl = (args: string[]) => as('pg_ctl', ['-D', data, '-w', '-t', '60', ...args]);
+  const cluster: OwnPostgres = {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start: async () => void (await pgCtl(['-o', options, '-l', join(folder, 'log'), 'start'])),
+    crash: async () => void (await pgCtl(['-m', 'immediate', 'stop'])),
+    destroy: async () => {
+      await pgCtl(['-m', 'immediate', 'stop']).catch(() => undefined);
+      rmSync(folder, { recursive: true, force: true });
+    },
+  };
+  await cluster.start();
+  return cluster;
+}
