@@ -7,19 +7,22 @@
  * webhook-to-subscriber p50/p99 and pushes missing, admin reads and failures, and the server's RSS, heap,
  * event-loop delay p99 and projection-lag p99 (from its /metrics). At the end: the RSS and heap slopes
  * after warm-up, whether every acknowledged event is in the log, and with `--chart F` an SVG of the series.
- * It exits 1 when anything failed, so CI runs a minute of it.
+ * It exits 1 when anything failed, so CI runs a minute of it. PostgreSQL is a cluster of its own with the
+ * default settings (bench/own-postgres.ts), or the server at `--database-url`: a long run needs
+ * autovacuum, which the machine's shared test server has off.
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import Stripe from 'stripe';
+import { ownPostgres } from './own-postgres.js';
+import { createScratchDatabase } from './scratch-database.js';
 import { soakChart } from './soak-chart.js';
 import { startSubscribers } from './subscribers.js';
 import {
   BENCH_SECRETS,
   customerUpdated,
-  freshDatabase,
   machine,
   percentile,
   spawnPaywire,
@@ -36,6 +39,7 @@ const { values: options } = parseArgs({
     'admin-rate': { type: 'string', default: '20' },
     interval: { type: 'string', default: '60' },
     chart: { type: 'string' },
+    'database-url': { type: 'string' },
   },
 });
 const MINUTES = Number(options.minutes);
@@ -127,7 +131,8 @@ function slopePerHour(points: Array<{ hours: number; value: number }>): number {
   return sxy / sxx;
 }
 
-const db = await freshDatabase('paywire_soak');
+const cluster = options['database-url'] ? null : await ownPostgres();
+const db = await createScratchDatabase(options['database-url'] ?? cluster!.url, 'paywire_soak');
 const server = await spawnPaywire(db.url);
 const customers = Array.from({ length: SUBSCRIBERS }, (_, i) => `cus_bench${String(i).padStart(7, '0')}`);
 const pending = new Map<string, { sentAt: number; interval: Interval }>();
@@ -167,6 +172,8 @@ function request(
 
 let sent = 0;
 let acknowledged = 0;
+/** Failed webhooks by status (0: no answer). */
+const webhookFailures = new Map<number, number>();
 function sendWebhook(i: number): void {
   const customer = customers[i % SUBSCRIBERS];
   // Alternate rounds over the customers: a marker, then a 4 KB subscription update, then a marker…
@@ -194,6 +201,7 @@ function sendWebhook(i: number): void {
       interval.acks.push(now() - sentAt);
     } else {
       interval.failedWebhooks++;
+      webhookFailures.set(status, (webhookFailures.get(status) ?? 0) + 1);
       pending.delete(marker);
     }
   });
@@ -317,6 +325,7 @@ const serverSurvived = server.child.exitCode === null && server.child.signalCode
 await server.stop();
 agent.destroy();
 await db.drop();
+await cluster?.destroy();
 
 const warm = rows.filter((r) => r.minute * 60_000 > WARM_UP_MS);
 const rssSlope = slopePerHour(warm.map((r) => ({ hours: r.minute / 60, value: r.rssMiB })));
@@ -326,7 +335,7 @@ const total = (key: 'failedWebhooks' | 'missingPushes' | 'failedAdminReads' | 'd
 const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 
 console.log(
-  `\n${machine()}; the built server in its own process; ${MINUTES} min at ${RATE} webhooks/s, ${SUBSCRIBERS} WebSocket subscribers, ${ADMIN_RATE} admin reads/s\n`,
+  `\n${machine()}; the built server in its own process; PostgreSQL ${cluster ? 'of its own, default settings' : `at ${new URL(db.url).host}`}; ${MINUTES} min at ${RATE} webhooks/s, ${SUBSCRIBERS} WebSocket subscribers, ${ADMIN_RATE} admin reads/s\n`,
 );
 console.log(
   table(
@@ -368,6 +377,10 @@ console.log(
 console.log(
   `After ${WARM_UP_MS / 60_000} min of warm-up: RSS slope ${fixed(rssSlope)} MiB/h, heap slope ${fixed(heapSlope)} MiB/h.`,
 );
+if (webhookFailures.size > 0)
+  console.log(
+    `Failed webhooks by status (0: no answer): ${JSON.stringify(Object.fromEntries(webhookFailures))}`,
+  );
 if (adminFailures.length > 0) console.log(`Failed admin reads: ${adminFailures.slice(0, 10).join(', ')}`);
 if (options.chart) {
   writeFileSync(

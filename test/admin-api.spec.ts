@@ -336,3 +336,12 @@ it('logs each processed event with its id and type, and never a secret, signatur
   for (const secret of [WEBHOOK_SECRET, ADMIN_KEY, 'private@example.com', 'v1='])
     expect(all).not.toContain(secret);
 });
+
+it('warns at start exactly when the PostgreSQL server runs without autovacuum', async () => {
+  const warned = logLines.some((line) => line.includes('"autovacuum":"off"'));
+  if (db.kind === 'pglite') return expect(warned).toBe(false);
+  const [row] = await app.sql.query<{ setting: string }>(
+    `SELECT setting FROM pg_settings WHERE name = 'autovacuum'`,
+  );
+  expect(warned).toBe(row.setting === 'off');
+});

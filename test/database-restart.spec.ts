@@ -20,7 +20,7 @@ import { WEBHOOK_SECRET } from './support/app.js';
 import { foldedState } from './support/folded-state.js';
 import { readiness, settled, stateOn } from './support/instance.js';
 import { closeMqttClients, connectMqtt, mintToken, subscribe } from './support/mqtt.js';
-import { ownPostgres, ownPostgresAvailable, type OwnPostgres } from './support/own-postgres.js';
+import { ownPostgres, ownPostgresAvailable, type OwnPostgres } from '../bench/own-postgres.js';
 import { serverProcess, type ServerProcess } from './support/server-process.js';
 import { sendEvent, stripeEvent, uid } from './support/stripe.js';
 import { poll } from './support/until.js';

@@ -6,12 +6,10 @@
  * receiving its customer's states, each trick gets SUBACK 0x80 on a connection that stays, and a flooding
  * client is disconnected. `FUZZ_RUNS` raises the number of generated connections (CI: 300).
  */
-import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import mqttPacket from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
-import WebSocket from 'ws';
+import { malformed, overTcp, overWebSocket, topicTricks } from '../bench/mqtt-cases.js';
 import { BillingBroker } from '../src/realtime/billing-broker.js';
 import { startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -58,80 +56,10 @@ async function stillDelivering(): Promise<void> {
   }
 }
 
-/** Writes `bytes` on a raw TCP connection and waits until the broker closes it or 100 ms pass. */
-function overTcp(bytes: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    const socket = tcpConnect(tcpPort, '127.0.0.1', () => socket.write(bytes));
-    const done = () => {
-      socket.destroy();
-      resolve();
-    };
-    socket.on('data', () => undefined);
-    socket.once('close', done);
-    socket.once('error', done);
-    setTimeout(done, 100);
-  });
-}
-
-/** The same over a WebSocket on the MQTT path. */
-function overWebSocket(bytes: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(wsUrl, 'mqtt');
-    const done = () => {
-      ws.terminate();
-      resolve();
-    };
-    ws.once('open', () => ws.send(bytes));
-    ws.once('close', done);
-    ws.once('error', done);
-    setTimeout(done, 100);
-  });
-}
-
-const text = (max: number) => fc.string({ unit: 'binary', maxLength: max });
-const connectPacket = fc
-  .record({
-    clientId: fc.oneof(
-      text(100),
-      fc.integer({ min: 1000, max: 65_000 }).map((n) => 'c'.repeat(n)),
-    ),
-    username: fc.option(text(200), { nil: undefined }),
-    password: fc.option(
-      fc.oneof(
-        text(200),
-        fc.integer({ min: 1000, max: 60_000 }).map((n) => 'p'.repeat(n)),
-      ),
-      { nil: undefined },
-    ),
-    protocolVersion: fc.constantFrom(3, 4, 5),
-    /** A protocol level no MQTT has, written over the real one. */
-    badLevel: fc.option(fc.integer({ min: 6, max: 255 }), { nil: undefined }),
-    keepalive: fc.integer({ min: 0, max: 65_535 }),
-    cut: fc.option(fc.nat(), { nil: undefined }),
-  })
-  // Combinations mqtt-packet refuses to encode (an empty client id before 3.1.1) are left out.
-  .filter(({ clientId, protocolVersion }) => clientId.length > 0 || protocolVersion === 4)
-  .map(({ cut, password, badLevel, ...fields }) => {
-    const bytes = mqttPacket.generate({
-      cmd: 'connect',
-      clean: true,
-      protocolId: fields.protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
-      ...fields,
-      // MQTT 3.1.1 allows a password only after a username.
-      ...(password !== undefined && fields.username !== undefined ? { password: Buffer.from(password) } : {}),
-    });
-    if (badLevel !== undefined) {
-      const name = bytes.indexOf(fields.protocolVersion === 3 ? 'MQIsdp' : 'MQTT');
-      bytes[name + (fields.protocolVersion === 3 ? 6 : 4)] = badLevel;
-    }
-    return cut === undefined ? bytes : bytes.subarray(0, cut % bytes.length);
-  });
-const noise = fc.uint8Array({ minLength: 1, maxLength: 2000 }).map((bytes) => Buffer.from(bytes));
-
 it(`stays up and keeps delivering through ${RUNS} malformed connections over TCP and WebSocket`, async () => {
   await fc.assert(
-    fc.asyncProperty(fc.oneof(connectPacket, noise), fc.boolean(), async (bytes, tcp) => {
-      await (tcp ? overTcp(bytes) : overWebSocket(bytes));
+    fc.asyncProperty(malformed, fc.boolean(), async (bytes, tcp) => {
+      await (tcp ? overTcp(tcpPort, bytes) : overWebSocket(wsUrl, bytes));
     }),
     { numRuns: RUNS },
   );
@@ -141,20 +69,7 @@ it(`stays up and keeps delivering through ${RUNS} malformed connections over TCP
 it('answers topic tricks with SUBACK 0x80 and keeps the connection', async () => {
   const grant = await mintToken(app.url, { customerId: uid('cus') });
   const client = await connectMqtt(wsUrl, grant.token, grant.clientId);
-  const tricks = [
-    '#',
-    '+',
-    '$SYS/#',
-    'billing/#',
-    'billing/customers/+/state',
-    `billing/customers/${watched}/state`,
-    'billing/customers/../state',
-    'billing/customers/cus with space/state',
-    'billing/customers/cüs_ümlaut/state',
-    `billing/customers/${'x'.repeat(65)}/state`,
-    'billing/customers/\u0000/state',
-    '/billing/customers//state',
-  ];
+  const tricks = topicTricks(watched);
   for (const topic of tricks) expect(await subscribe(client, topic)).toBe(128);
   expect(client.connected).toBe(true);
   await stillDelivering();

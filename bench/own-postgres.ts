@@ -1,15 +1,16 @@
 /**
- * A PostgreSQL cluster of the test's own, made with the machine's `initdb` in a temporary folder and
- * listening on a free port, so a test can stop it (as a crash, `-m immediate`) and start it again while
- * Paywire runs against it: the shared server on 5432 must not be touched. As root the cluster runs as the
- * `postgres` user, since PostgreSQL refuses to run as root.
+ * A PostgreSQL cluster of a test's or a benchmark's own, made with the machine's `initdb` in a temporary
+ * folder and listening on a free port, with PostgreSQL's default settings (autovacuum on, fsync on). A
+ * test stops it (as a crash, `-m immediate`) and starts it again while Paywire runs against it, which the
+ * shared server on 5432 must not suffer; the soak runs on it because that server is set up for tests
+ * (autovacuum off). As root the cluster runs as the `postgres` user: PostgreSQL refuses to run as root.
  */
 import { execFile } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { userInfo, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../../bench/free-port.js';
+import { freePort } from './free-port.js';
 
 const run = promisify(execFile);
 
