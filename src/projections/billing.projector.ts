@@ -10,7 +10,14 @@
  * process dies, and the others try for it every second, so another instance takes over within about a
  * second. Correctness does not rest on the lease (the checkpoint row's lock already serialises batches);
  * it keeps the others from queueing on that lock. Each checkpoint write notifies every instance
- * (`pg_notify`, delivered at commit), and the projector wakes its own change feed after the commit.
+ * (`pg_notify`, delivered at commit), and the projector hands its own change feed the batch's feed rows
+ * after the commit.
+ *
+ * A batch commits without waiting for its WAL to reach disk (`synchronous_commit = off` for that
+ * transaction only). Everything it writes is derived from the log, and the checkpoint is in the same
+ * transaction, so a database crash can only take the last batches back as a whole: the projector folds
+ * them again from the older checkpoint, with the same result. Waiting for the flush bought nothing but a
+ * second fsync per webhook, which the next webhook's own commit had to queue behind (BENCHMARKS.md, issue 15).
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { EventBus } from '@nestjs/cqrs';
@@ -70,7 +77,25 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS) void this.pruneFeed();
     }, SAFETY_INTERVAL_MS);
     this.timer.unref();
+    await this.warnWithoutAutovacuum();
     await this.tryToLead();
+  }
+
+  /**
+   * Every batch rewrites the rows of the customers it changed, so the projection tables hold many dead
+   * row versions per live one until they are vacuumed. Without autovacuum each lookup wades through them
+   * and projection slows down hour by hour (BENCHMARKS.md, soak): say so at start, where an operator looks.
+   */
+  private async warnWithoutAutovacuum(): Promise<void> {
+    if (this.sql.kind !== 'postgres') return;
+    const [row] = await this.sql.query<{ setting: string }>(
+      `SELECT setting FROM pg_settings WHERE name = 'autovacuum'`,
+    );
+    if (row?.setting === 'off')
+      this.logger.warn(
+        { autovacuum: 'off' },
+        'PostgreSQL has autovacuum off: the projection tables will bloat and projection will slow down; turn it on',
+      );
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -127,8 +152,16 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
 
   private async pruneFeed(): Promise<void> {
     this.prunedAt = Date.now();
+    // By the key, not by `created_at` (not indexed): the rows past the retention are the lowest batches,
+    // so the delete reads what it removes, where a filter on `created_at` scanned the whole feed (about
+    // 300,000 rows at 500 webhooks/s) every minute. With no recent row, every row is old.
     await this.sql
-      .query(`DELETE FROM billing_feed WHERE created_at < now() - interval '${FEED_RETENTION}'`)
+      .query(
+        `DELETE FROM billing_feed WHERE batch < COALESCE(
+           (SELECT batch FROM billing_feed WHERE created_at >= now() - interval '${FEED_RETENTION}'
+             ORDER BY batch, seq LIMIT 1),
+           9223372036854775807)`,
+      )
       .catch((error: unknown) =>
         this.logger.warn({ err: { message: (error as Error).message } }, 'could not prune the change feed'),
       );
@@ -151,17 +184,18 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
 
   private async projectOneBatch(): Promise<number> {
     const result = await this.sql.transaction(async (tx) => {
+      await tx.query(`SET LOCAL synchronous_commit = off`);
       const checkpoint = await readCheckpoint(tx, true);
       const events = await readEventsAfter(tx, checkpoint, BATCH_SIZE);
       if (events.length === 0) return null;
       const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog);
       const head = events[events.length - 1].position;
-      await recordFeed(tx, head, events, batch);
+      const feed = await recordFeed(tx, head, events, batch);
       await writeCheckpoint(tx, head);
-      return { events, batch, head };
+      return { events, batch, checkpoint, head, feed };
     });
     if (!result) return 0;
-    this.eventBus.publish(new ProjectionCommitted(result.head));
+    this.eventBus.publish(new ProjectionCommitted(result.checkpoint, result.head, result.feed));
     const committedAt = Date.now();
     const types = new Map(result.events.map((event) => [event.id, event.type]));
     for (const event of result.events) {

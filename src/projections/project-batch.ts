@@ -47,12 +47,20 @@ export interface BatchResult {
   outcomes: OutcomeUpdate[];
 }
 
+/** One row of `billing_feed`: a customer's new state, or a notable event applied to them. */
+export interface FeedEntry {
+  kind: 'state' | 'event';
+  customerId: string;
+  userId: string | null;
+  payload: unknown;
+}
+
 /**
  * Writes what a batch changed to `billing_feed` in its transaction, keyed by the batch's head position:
  * the new state of each customer (SPEC section 6, `…/state`), then the notable events it applied
  * (`…/events`), in log order. Every instance's change feed publishes these rows, in key order. A replay's
  * catch-up records only the notable events (`states: false`) of the events past the live checkpoint
- * (`after`): it pushes every state after its swap.
+ * (`after`): it pushes every state after its swap. Returns the rows written.
  */
 export async function recordFeed(
   tx: SqlExecutor,
@@ -60,15 +68,10 @@ export async function recordFeed(
   events: readonly LoggedEvent[],
   result: BatchResult,
   options: { states?: boolean; after?: number } = {},
-): Promise<void> {
+): Promise<FeedEntry[]> {
   const userIds = new Map(result.changed.map((state) => [state.customerId, state.userId]));
   const outcomes = new Map(result.outcomes.map((outcome) => [outcome.id, outcome]));
-  const rows: Array<{
-    kind: 'state' | 'event';
-    customerId: string;
-    userId: string | null;
-    payload: unknown;
-  }> = (options.states === false ? [] : result.changed).map((state) => ({
+  const rows: FeedEntry[] = (options.states === false ? [] : result.changed).map((state) => ({
     kind: 'state',
     customerId: state.customerId,
     userId: state.userId,
@@ -87,7 +90,7 @@ export async function recordFeed(
       });
     }
   }
-  if (rows.length === 0) return;
+  if (rows.length === 0) return rows;
   await tx.query(
     `INSERT INTO billing_feed (batch, seq, kind, customer_id, user_id, payload)
      SELECT $1, r.seq - 1, r.kind, r.customer_id, r.user_id, r.payload
@@ -105,6 +108,7 @@ export async function recordFeed(
       ),
     ],
   );
+  return rows;
 }
 
 /**
