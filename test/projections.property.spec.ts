@@ -207,6 +207,50 @@ async function liveStates(): Promise<Map<string, BillingState>> {
   return new Map(rows.map((row) => [row.customer_id, row.view]));
 }
 
+/** The subscription and entitlement rows of `customers` are exactly those their projected views list. */
+async function expectRowsOfViews(customers: string[], live: Map<string, BillingState>): Promise<void> {
+  const epoch = (until: string | null | undefined) => (until ? Math.floor(Date.parse(until) / 1000) : null);
+  const subscriptions = await app.sql.query<{ customer_id: string; subscription_id: string; status: string }>(
+    `SELECT customer_id, subscription_id, status FROM billing_subscriptions
+      WHERE customer_id = ANY($1::text[]) ORDER BY subscription_id`,
+    [customers],
+  );
+  expect(subscriptions).toEqual(
+    customers
+      .flatMap((customer) =>
+        (live.get(customer)?.subscriptions ?? []).map((subscription) => ({
+          customer_id: customer,
+          subscription_id: subscription.id,
+          status: subscription.status,
+        })),
+      )
+      .sort((a, b) => a.subscription_id.localeCompare(b.subscription_id)),
+  );
+  const entitlements = await app.sql.query<Record<string, string | number | null>>(
+    `SELECT customer_id, feature, source, source_id, floor(extract(epoch FROM until))::int AS until
+       FROM billing_entitlements WHERE customer_id = ANY($1::text[])`,
+    [customers],
+  );
+  const key = (row: Record<string, unknown>) =>
+    JSON.stringify([row.customer_id, row.feature, row.source, row.source_id, row.until]);
+  const listed = new Set(
+    customers.flatMap((customer) =>
+      (live.get(customer)?.entitlements ?? []).map((entitlement) =>
+        key({
+          customer_id: customer,
+          feature: entitlement.feature,
+          source: entitlement.source,
+          source_id: entitlement.sourceId,
+          until: epoch(entitlement.until),
+        }),
+      ),
+    ),
+  );
+  expect(
+    new Set(entitlements.map((row) => key({ ...row, until: row.until === null ? null : Number(row.until) }))),
+  ).toEqual(listed);
+}
+
 it(`live projections equal the fold of the sorted log (${RUNS} runs)`, async () => {
   await fc.assert(
     fc.asyncProperty(runArb, async ({ lifecycles, order, duplicates }) => {
@@ -231,6 +275,7 @@ it(`live projections equal the fold of the sorted log (${RUNS} runs)`, async () 
         expect(live.get(customer)).toEqual(expected);
         if (expected) customersSeen.add(customer);
       }
+      await expectRowsOfViews(customers, live);
     }),
     { numRuns: RUNS },
   );
