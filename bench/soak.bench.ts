@@ -149,6 +149,14 @@ const subscribers = await startSubscribers(
   () => intervalAt(now()).disconnects++,
 );
 
+// Stopped early (Ctrl-C), the run takes its server, subscribers and cluster with it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    server.child.kill('SIGKILL');
+    subscribers.child.kill('SIGKILL');
+    void (cluster?.destroy() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const adminHeaders = { authorization: `Bearer ${BENCH_SECRETS.ADMIN_API_KEY}` };
 function request(

@@ -10,14 +10,7 @@
  * process dies, and the others try for it every second, so another instance takes over within about a
  * second. Correctness does not rest on the lease (the checkpoint row's lock already serialises batches);
  * it keeps the others from queueing on that lock. Each checkpoint write notifies every instance
- * (`pg_notify`, delivered at commit), and the projector hands its own change feed the batch's feed rows
- * after the commit.
- *
- * A batch commits without waiting for its WAL to reach disk (`synchronous_commit = off` for that
- * transaction only). Everything it writes is derived from the log, and the checkpoint is in the same
- * transaction, so a database crash can only take the last batches back as a whole: the projector folds
- * them again from the older checkpoint, with the same result. Waiting for the flush bought nothing but a
- * second fsync per webhook, which the next webhook's own commit had to queue behind (BENCHMARKS.md, issue 15).
+ * (`pg_notify`, delivered at commit), and the projector wakes its own change feed after the commit.
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { EventBus } from '@nestjs/cqrs';
@@ -184,18 +177,17 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
 
   private async projectOneBatch(): Promise<number> {
     const result = await this.sql.transaction(async (tx) => {
-      await tx.query(`SET LOCAL synchronous_commit = off`);
       const checkpoint = await readCheckpoint(tx, true);
       const events = await readEventsAfter(tx, checkpoint, BATCH_SIZE);
       if (events.length === 0) return null;
       const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog);
       const head = events[events.length - 1].position;
-      const feed = await recordFeed(tx, head, events, batch);
+      await recordFeed(tx, head, events, batch);
       await writeCheckpoint(tx, head);
-      return { events, batch, checkpoint, head, feed };
+      return { events, batch, head };
     });
     if (!result) return 0;
-    this.eventBus.publish(new ProjectionCommitted(result.checkpoint, result.head, result.feed));
+    this.eventBus.publish(new ProjectionCommitted(result.head));
     const committedAt = Date.now();
     const types = new Map(result.events.map((event) => [event.id, event.type]));
     for (const event of result.events) {

@@ -47,20 +47,12 @@ export interface BatchResult {
   outcomes: OutcomeUpdate[];
 }
 
-/** One row of `billing_feed`: a customer's new state, or a notable event applied to them. */
-export interface FeedEntry {
-  kind: 'state' | 'event';
-  customerId: string;
-  userId: string | null;
-  payload: unknown;
-}
-
 /**
  * Writes what a batch changed to `billing_feed` in its transaction, keyed by the batch's head position:
  * the new state of each customer (SPEC section 6, `…/state`), then the notable events it applied
  * (`…/events`), in log order. Every instance's change feed publishes these rows, in key order. A replay's
  * catch-up records only the notable events (`states: false`) of the events past the live checkpoint
- * (`after`): it pushes every state after its swap. Returns the rows written.
+ * (`after`): it pushes every state after its swap.
  */
 export async function recordFeed(
   tx: SqlExecutor,
@@ -68,10 +60,15 @@ export async function recordFeed(
   events: readonly LoggedEvent[],
   result: BatchResult,
   options: { states?: boolean; after?: number } = {},
-): Promise<FeedEntry[]> {
+): Promise<void> {
   const userIds = new Map(result.changed.map((state) => [state.customerId, state.userId]));
   const outcomes = new Map(result.outcomes.map((outcome) => [outcome.id, outcome]));
-  const rows: FeedEntry[] = (options.states === false ? [] : result.changed).map((state) => ({
+  const rows: Array<{
+    kind: 'state' | 'event';
+    customerId: string;
+    userId: string | null;
+    payload: unknown;
+  }> = (options.states === false ? [] : result.changed).map((state) => ({
     kind: 'state',
     customerId: state.customerId,
     userId: state.userId,
@@ -90,7 +87,7 @@ export async function recordFeed(
       });
     }
   }
-  if (rows.length === 0) return rows;
+  if (rows.length === 0) return;
   await tx.query(
     `INSERT INTO billing_feed (batch, seq, kind, customer_id, user_id, payload)
      SELECT $1, r.seq - 1, r.kind, r.customer_id, r.user_id, r.payload
@@ -108,7 +105,6 @@ export async function recordFeed(
       ),
     ],
   );
-  return rows;
 }
 
 /**

@@ -226,8 +226,8 @@ export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<nu
 export const PROJECTION_CHANNEL = 'paywire_projection';
 
 /**
- * Moves the checkpoint to `position` and announces it and the generation to every instance (`pg_notify` is
- * delivered at commit), in one statement. With `rebuilt` (a replay's swap) it also moves the generation, which makes every change feed
+ * Moves the checkpoint to `position` and announces it to every instance (`pg_notify` is delivered at
+ * commit). With `rebuilt` (a replay's swap) it also moves the generation, which makes every change feed
  * push all states again.
  */
 export async function writeCheckpoint(
@@ -236,20 +236,11 @@ export async function writeCheckpoint(
   options: { rebuilt?: boolean } = {},
 ): Promise<void> {
   await tx.query(
-    `WITH moved AS (
-       UPDATE projector_checkpoints SET position = $1${options.rebuilt ? ', generation = generation + 1' : ''}
-        WHERE name = 'billing' RETURNING position, generation)
-     SELECT pg_notify($2, position || ':' || generation) FROM moved`,
-    [position, PROJECTION_CHANNEL],
+    `UPDATE projector_checkpoints SET position = $1${options.rebuilt ? ', generation = generation + 1' : ''}
+      WHERE name = 'billing'`,
+    [position],
   );
-}
-
-/** The checkpoint and generation a notification on PROJECTION_CHANNEL announces (`position:generation`). */
-export function parseProjectionNotice(
-  payload: string | undefined,
-): { position: number; generation: number } | null {
-  const [position, generation] = (payload ?? '').split(':').map(Number);
-  return Number.isSafeInteger(position) && Number.isSafeInteger(generation) ? { position, generation } : null;
+  await tx.query(`SELECT pg_notify($1, $2)`, [PROJECTION_CHANNEL, String(position)]);
 }
 
 /** The checkpoint and the replay generation, as a change feed follows them. */

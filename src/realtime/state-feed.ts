@@ -2,12 +2,9 @@
  * The change feed (SPEC sections 6 and 9): every instance publishes to its own MQTT subscribers what the
  * projector committed, whichever instance projected it, by following `billing_feed` in key order — every
  * committed state of a customer in version order, each batch's states before its notable events. A
- * database notification (`LISTEN paywire_projection`, sent at each commit) wakes it at once, and it also
- * looks every second, so a missed notification delays a push by a second at most and loses nothing. This
- * instance's own projector hands over each batch's rows after its commit: when they continue exactly
- * where the feed stands they are pushed without reading them back (two round trips saved between a
- * webhook and its push), and its notification, which names that checkpoint, causes no read either.
- * Anything else (a gap, another instance's batch, a new generation) is read from the table.
+ * database notification (`LISTEN paywire_projection`, sent at each commit) wakes it at once, this
+ * instance's own projector wakes it without the round trip, and it also looks every second, so a missed
+ * notification delays a push by a second at most and loses nothing. One instance takes the same path.
  * When a replay swaps rebuilt tables in (the checkpoint's `generation` moves), it pushes every state
  * again, a page at a time, from the same loop, so no rebuilt state overtakes a later live one.
  */
@@ -20,8 +17,7 @@ import { SQL, type Sql, type SqlSession } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
 import { CoalescedPasses } from '../projections/coalesced-passes.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
-import type { FeedEntry } from '../projections/project-batch.js';
-import { PROJECTION_CHANNEL, parseProjectionNotice, readFeedHead } from '../projections/projection-store.js';
+import { PROJECTION_CHANNEL, readFeedHead } from '../projections/projection-store.js';
 import { CustomerStateChanged, NotableEventProjected, ProjectionCommitted } from '../projections/messages.js';
 
 const PAGE = 1000;
@@ -51,10 +47,6 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   );
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
-  /** Batches this instance's projector committed, not yet pushed. */
-  private readonly handed: ProjectionCommitted[] = [];
-  /** Whether the table may hold rows past the cursor that were not handed over. */
-  private mustRead = true;
 
   constructor(
     @Inject(SQL) private readonly sql: Sql,
@@ -71,7 +63,6 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
     await this.listen();
     this.timer = setInterval(() => {
       if (!this.listening) void this.listen();
-      this.mustRead = true;
       this.wake();
     }, SAFETY_INTERVAL_MS);
     this.timer.unref();
@@ -89,19 +80,6 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
     if (!this.stopped) this.passes.wake();
   }
 
-  /** A batch this instance's projector committed, with the feed rows it wrote. */
-  handOver(commit: ProjectionCommitted): void {
-    this.handed.push(commit);
-    this.wake();
-  }
-
-  private notified(payload: string | undefined): void {
-    const notice = parseProjectionNotice(payload);
-    if (!notice || notice.position > this.cursor.batch || notice.generation !== this.generation)
-      this.mustRead = true;
-    this.wake();
-  }
-
   /** Resolves once everything committed so far has been handed to the broker. */
   idle(): Promise<void> {
     return this.passes.idle();
@@ -110,7 +88,7 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   private async listen(): Promise<void> {
     try {
       const session = await this.sql.session();
-      session.onNotification((_channel, payload) => this.notified(payload));
+      session.onNotification(() => this.wake());
       session.onLost(() => {
         if (this.listening === session) this.listening = null;
       });
@@ -122,34 +100,6 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 
   private async follow(): Promise<void> {
-    for (const commit of this.handed.splice(0)) {
-      if (commit.after === this.cursor.batch && this.cursor.seq === AFTER_BATCH) {
-        this.publish(commit.feed);
-        this.cursor = { batch: commit.head, seq: AFTER_BATCH };
-      } else if (commit.head > this.cursor.batch) this.mustRead = true;
-    }
-    if (!this.mustRead) return;
-    this.mustRead = false;
-    try {
-      await this.readTable();
-    } catch (error) {
-      this.mustRead = true;
-      throw error;
-    }
-  }
-
-  private publish(entries: readonly FeedEntry[]): void {
-    for (const entry of entries) {
-      if (entry.kind === 'state')
-        this.eventBus.publish(new CustomerStateChanged(entry.payload as BillingState));
-      else
-        this.eventBus.publish(
-          new NotableEventProjected(entry.customerId, entry.userId, entry.payload as NotableEvent),
-        );
-    }
-  }
-
-  private async readTable(): Promise<void> {
     const head = await readFeedHead(this.sql);
     if (head.generation !== this.generation) {
       this.generation = head.generation;
@@ -163,14 +113,15 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
           WHERE (batch, seq) > ($1, $2) AND batch <= $3 ORDER BY batch, seq LIMIT $4`,
         [this.cursor.batch, this.cursor.seq, head.position, PAGE],
       );
-      this.publish(
-        rows.map((row) => ({
-          kind: row.kind,
-          customerId: row.customer_id,
-          userId: row.user_id,
-          payload: row.payload,
-        })),
-      );
+      for (const row of rows) {
+        if (row.kind === 'state')
+          this.eventBus.publish(new CustomerStateChanged(row.payload as BillingState));
+        else {
+          this.eventBus.publish(
+            new NotableEventProjected(row.customer_id, row.user_id, row.payload as NotableEvent),
+          );
+        }
+      }
       if (rows.length > 0) {
         const last = rows[rows.length - 1];
         this.cursor = { batch: Number(last.batch), seq: last.seq };
@@ -204,7 +155,7 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
 export class FollowLocalCommits implements IEventHandler<ProjectionCommitted> {
   constructor(private readonly feed: StateFeed) {}
 
-  handle(commit: ProjectionCommitted): void {
-    this.feed.handOver(commit);
+  handle(): void {
+    this.feed.wake();
   }
 }
