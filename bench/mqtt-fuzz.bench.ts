@@ -7,9 +7,9 @@
  * disconnected and turned away, 200 connections left half-open until the connect timeout closes them,
  * the watcher's states delivered and their latency, the process's survival and its memory before and after.
  */
+import http from 'node:http';
 import fc from 'fast-check';
 import mqtt, { type MqttClient } from 'mqtt';
-import Stripe from 'stripe';
 import { MqttTokens } from '../src/realtime/mqtt-tokens.js';
 import { customerStateTopic } from '../src/realtime/topics.js';
 import { freePort } from './free-port.js';
@@ -20,6 +20,7 @@ import {
   freshDatabase,
   machine,
   percentile,
+  postSignedWebhook,
   spawnPaywire,
   table,
 } from './support.js';
@@ -75,22 +76,13 @@ watcher.on('message', (_topic, payload) => {
 });
 await suback(watcher, customerStateTopic(watched));
 const sentAt = new Map<string, number>();
+const changeAgent = new http.Agent({ keepAlive: true });
 let changes = 0;
 const changer = setInterval(() => {
   const marker = `fuzzwatch${changes}`;
   const body = customerUpdated(watched, marker, changes++);
   sentAt.set(marker, performance.now());
-  void fetch(`${server.url}/webhooks/stripe`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'stripe-signature': Stripe.webhooks.generateTestHeaderString({
-        payload: body,
-        secret: BENCH_SECRETS.STRIPE_WEBHOOK_SECRET,
-      }),
-    },
-    body,
-  });
+  void postSignedWebhook(server.port, body, changeAgent);
 }, 100);
 
 // Malformed connections.
@@ -176,6 +168,7 @@ const halfOpenClosed = halfOpen.filter((outcome) => outcome === 'closed').length
 const halfOpenSeconds = (performance.now() - halfOpenStarted) / 1000;
 
 clearInterval(changer);
+changeAgent.destroy();
 const lastMarker = `fuzzwatch${changes - 1}`;
 for (let waited = 0; !arrivals.has(lastMarker) && waited < 5000; waited += 50)
   await new Promise((resolve) => setTimeout(resolve, 50));

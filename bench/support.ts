@@ -191,6 +191,35 @@ export function customerUpdated(customer: string, marker: string, seq: number): 
 const now = () => performance.timeOrigin + performance.now();
 
 /**
+ * Posts `body` to Paywire's webhook route on `port`, signed with the benchmarks' secret as Stripe signs;
+ * resolves with the answer's status, 0 when there was none.
+ */
+export function postSignedWebhook(port: number, body: string, agent: http.Agent): Promise<number> {
+  const signature = Stripe.webhooks.generateTestHeaderString({
+    payload: body,
+    secret: BENCH_SECRETS.STRIPE_WEBHOOK_SECRET,
+  });
+  return new Promise((resolve) => {
+    const request = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/webhooks/stripe',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      },
+    );
+    request.on('error', () => resolve(0));
+    request.end(body);
+  });
+}
+
+/**
  * Sends `rate` signed webhooks a second for `seconds`, on schedule (not waiting for answers), and
  * returns when each was sent and acknowledged, by marker, in epoch milliseconds.
  */
@@ -203,33 +232,11 @@ export async function sendAtRate(
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const sentAt = new Map<string, number>();
   const ackedAt = new Map<string, number>();
-  const post = (marker: string, body: string) =>
-    new Promise<void>((resolve, reject) => {
-      const signature = Stripe.webhooks.generateTestHeaderString({
-        payload: body,
-        secret: BENCH_SECRETS.STRIPE_WEBHOOK_SECRET,
-      });
-      const request = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: '/webhooks/stripe',
-          method: 'POST',
-          agent,
-          headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-        },
-        (response) => {
-          response.resume();
-          response.on('end', () => {
-            ackedAt.set(marker, now());
-            if (response.statusCode === 200) resolve();
-            else reject(new Error(String(response.statusCode)));
-          });
-        },
-      );
-      request.on('error', reject);
-      request.end(body);
-    });
+  const post = async (marker: string, body: string) => {
+    const status = await postSignedWebhook(port, body, agent);
+    ackedAt.set(marker, now());
+    if (status !== 200) throw new Error(`webhook answered ${status}`);
+  };
   const started = performance.now();
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < rate * seconds; i++) {
