@@ -8,94 +8,17 @@
  * it stores without calling Stripe's API. Prints a Markdown table for BENCHMARKS.md.
  */
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import pg from 'pg';
 import Stripe from 'stripe';
 import { BillingProjector } from '../src/projections/billing.projector.js';
-import {
-  BENCH_SECRETS,
-  freshDatabase,
-  machine,
-  percentile,
-  startPaywire,
-  subscriptionEvent,
-  table,
-} from './support.js';
+import { BENCH_SECRETS, freshDatabase, machine, startPaywire, table } from './support.js';
+import { loadOverHttp, prepare, summarise, type Result } from './http-load.js';
+import { listenLocally, RAW_INSERT, rawInsertValues, startTutorial } from './tutorial-server.js';
 
 const SECRET = BENCH_SECRETS.STRIPE_WEBHOOK_SECRET;
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
 const COUNT = Number(process.env.BENCH_EVENTS ?? 6000);
-
-interface Result {
-  name: string;
-  concurrency: number;
-  perSecond: number;
-  p50: number;
-  p99: number;
-  failures: number;
-}
-
-function prepare(count: number, offset: number) {
-  const created = Math.floor(Date.now() / 1000);
-  const bodies = Array.from({ length: count }, (_, i) =>
-    JSON.stringify(subscriptionEvent(offset + i, 1000, created)),
-  );
-  const signatures = bodies.map((payload) =>
-    Stripe.webhooks.generateTestHeaderString({ payload, secret: SECRET }),
-  );
-  return { bodies, signatures };
-}
-
-function summarise(
-  name: string,
-  concurrency: number,
-  latencies: number[],
-  elapsedMs: number,
-  failures: number,
-): Result {
-  const sorted = [...latencies].sort((a, b) => a - b);
-  return {
-    name,
-    concurrency,
-    perSecond: Math.round((latencies.length / elapsedMs) * 1000),
-    p50: Number(percentile(sorted, 50).toFixed(2)),
-    p99: Number(percentile(sorted, 99).toFixed(2)),
-    failures,
-  };
-}
-
-function loadOverHttp(
-  name: string,
-  url: string,
-  concurrency: number,
-  count: number,
-  offset: number,
-): Promise<Result> {
-  const { bodies, signatures } = prepare(count, offset);
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./load-worker.js', import.meta.url), {
-      workerData: { url, bodies, signatures, concurrency },
-    });
-    worker.once('message', (message: { latencies: number[]; elapsed: number; failures: number }) =>
-      resolve(summarise(name, concurrency, message.latencies, message.elapsed, message.failures)),
-    );
-    worker.once('error', reject);
-  });
-}
-
-const RAW_INSERT = `INSERT INTO raw_events (id, type, created, livemode, api_version, customer_id, object_id, payload)
-  VALUES ($1, $2, to_timestamp($3), $4, $5, $6, $7, $8::jsonb) ON CONFLICT (id) DO NOTHING`;
-const rawInsertValues = (event: Stripe.Event, body: string) => [
-  event.id,
-  event.type,
-  event.created,
-  event.livemode,
-  event.api_version,
-  'cus_x',
-  'sub_x',
-  body,
-];
 
 async function rawInsert(url: string, concurrency: number, count: number, offset: number): Promise<Result> {
   const pool = new pg.Pool({ connectionString: url, max: concurrency });
@@ -117,43 +40,6 @@ async function rawInsert(url: string, concurrency: number, count: number, offset
   const elapsed = performance.now() - started;
   await pool.end();
   return summarise('raw INSERT … ON CONFLICT (pg, commit each)', concurrency, latencies, elapsed, 0);
-}
-
-/** The handler every Stripe tutorial shows: verify the raw body, insert the event, answer 200. */
-async function startTutorial(url: string) {
-  const pool = new pg.Pool({ connectionString: url, max: 64 });
-  const stripe = new Stripe('sk_test_bench_offline');
-  const server = Fastify({ bodyLimit: 1024 * 1024 });
-  server.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) =>
-    done(null, body),
-  );
-  server.post('/webhooks', async (request, reply) => {
-    let event: Stripe.Event;
-    try {
-      event = stripe.webhooks.constructEvent(
-        request.body as Buffer,
-        request.headers['stripe-signature'] as string,
-        SECRET,
-      );
-    } catch {
-      return reply.status(400).send({ error: 'bad signature' });
-    }
-    await pool.query(RAW_INSERT, rawInsertValues(event, (request.body as Buffer).toString()));
-    return { received: true };
-  });
-  return listenLocally(server, () => pool.end());
-}
-
-async function listenLocally(server: ReturnType<typeof Fastify>, closeDatabase: () => Promise<void>) {
-  await server.listen({ port: 0, host: '127.0.0.1' });
-  const address = server.server.address();
-  return {
-    url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/webhooks`,
-    close: async () => {
-      await server.close();
-      await closeDatabase();
-    },
-  };
 }
 
 async function startPeer(url: string) {

@@ -6,11 +6,12 @@
  * (autovacuum off). As root the cluster runs as the `postgres` user: PostgreSQL refuses to run as root.
  */
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { userInfo, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
+import { childrenOf, processCpuSeconds } from './process-cpu.js';
 
 const run = promisify(execFile);
 
@@ -32,9 +33,15 @@ export interface OwnPostgres {
   /** Stops at once, as a crash would: no checkpoint, clients cut; the next start recovers from the WAL. */
   crash(): Promise<void>;
   destroy(): Promise<void>;
+  /**
+   * CPU seconds the cluster's processes have used so far: the postmaster, its live children, and the
+   * children it has reaped (a closed connection's backend).
+   */
+  cpuSeconds(): number;
 }
 
-export async function ownPostgres(): Promise<OwnPostgres> {
+/** `settings` are passed to the server as `-c name=value` (say, `shared_preload_libraries`). */
+export async function ownPostgres(settings: Record<string, string> = {}): Promise<OwnPostgres> {
   const bin = binDir();
   if (!bin) throw new Error('no PostgreSQL programs under /usr/lib/postgresql');
   const folder = mkdtempSync(join(tmpdir(), 'paywire-pg-'));
@@ -51,7 +58,10 @@ export async function ownPostgres(): Promise<OwnPostgres> {
       : run(join(bin, program), args);
   await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  const options = `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on`;
+  const options = [
+    `-p ${port} -k ${folder} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on`,
+    ...Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`),
+  ].join(' ');
   const pgCtl = (args: string[]) => as('pg_ctl', ['-D', data, '-w', '-t', '60', ...args]);
   const cluster: OwnPostgres = {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -60,6 +70,13 @@ export async function ownPostgres(): Promise<OwnPostgres> {
     destroy: async () => {
       await pgCtl(['-m', 'immediate', 'stop']).catch(() => undefined);
       rmSync(folder, { recursive: true, force: true });
+    },
+    cpuSeconds: () => {
+      const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return childrenOf(postmaster).reduce(
+        (sum, pid) => sum + processCpuSeconds(pid, false),
+        processCpuSeconds(postmaster, true),
+      );
     },
   };
   await cluster.start();

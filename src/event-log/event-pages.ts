@@ -74,7 +74,8 @@ export async function listEvents(
   if (filter.since) where.add(`e.created >= ${where.param(filter.since.toISOString())}::timestamptz`);
   if (filter.until) where.add(`e.created <= ${where.param(filter.until.toISOString())}::timestamptz`);
   if (after) where.add(`e.position < ${where.param(after[0])}`);
-  const take = `ORDER BY e.position DESC LIMIT ${filter.limit + 1}`;
+  // A parameter, not a literal: each distinct text becomes a prepared statement on every connection.
+  const take = `ORDER BY e.position DESC LIMIT ${where.param(filter.limit + 1)}`;
   let sql: string;
   if (filter.customerId) {
     // The customer's own events and those routed to it through links: two index lookups, not an OR.

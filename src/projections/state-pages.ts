@@ -16,7 +16,7 @@ export async function listCustomers(
   if (filter.userId) where.add(`user_id = ${where.param(filter.userId)}`);
   if (after) where.add(`customer_id > ${where.param(after[0])}`);
   const rows = await db.query<{ customer_id: string; view: BillingState }>(
-    `SELECT customer_id, view FROM billing_customers ${where} ORDER BY customer_id LIMIT ${filter.limit + 1}`,
+    `SELECT customer_id, view FROM billing_customers ${where} ORDER BY customer_id LIMIT ${where.param(filter.limit + 1)}`,
     where.params,
   );
   return keysetPage(
@@ -37,7 +37,7 @@ export async function listSubscriptions(
   if (filter.customerId) where.add(`customer_id = ${where.param(filter.customerId)}`);
   if (after) where.add(`subscription_id > ${where.param(after[0])}`);
   const rows = await db.query<{ subscription_id: string; view: Record<string, unknown> }>(
-    `SELECT subscription_id, view FROM billing_subscriptions ${where} ORDER BY subscription_id LIMIT ${filter.limit + 1}`,
+    `SELECT subscription_id, view FROM billing_subscriptions ${where} ORDER BY subscription_id LIMIT ${where.param(filter.limit + 1)}`,
     where.params,
   );
   return keysetPage(
@@ -77,7 +77,7 @@ export async function listEntitlements(
     until: Date | null;
   }>(
     `SELECT customer_id, feature, source, source_id, until FROM billing_entitlements ${where}
-      ORDER BY customer_id, feature, source, source_id LIMIT ${filter.limit + 1}`,
+      ORDER BY customer_id, feature, source, source_id LIMIT ${where.param(filter.limit + 1)}`,
     where.params,
   );
   return keysetPage(
