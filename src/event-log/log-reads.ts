@@ -48,6 +48,21 @@ export async function readEventsAfter(
   return rows.map(toLoggedEvent);
 }
 
+/**
+ * The live projector's read, in one round trip: locks the checkpoint row (which serialises batches, and a
+ * replay's swap, across instances) and reads up to `limit` events after it.
+ */
+export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number): Promise<LoggedEvent[]> {
+  const rows = await tx.query<EventRow>(
+    `SELECT e.* FROM (SELECT position FROM projector_checkpoints WHERE name = 'billing' FOR UPDATE) c
+       CROSS JOIN LATERAL (
+         SELECT ${EVENT_COLUMNS}, (extract(epoch FROM received_at) * 1000)::bigint AS received_at
+           FROM stripe_events WHERE position > c.position ORDER BY position LIMIT $1) e`,
+    [limit],
+  );
+  return rows.map(toLoggedEvent);
+}
+
 export function toLoggedEvent(row: EventRow): LoggedEvent {
   return {
     id: row.id,

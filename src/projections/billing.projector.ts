@@ -18,7 +18,7 @@ import type { Catalog } from '../billing/catalog.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { SQL, type Sql, type SqlSession } from '../database/database.js';
 import { EventLog } from '../event-log/event-log.js';
-import { eventsAfterCount, readEventsAfter } from '../event-log/log-reads.js';
+import { eventsAfterCount, lockCheckpointAndReadAfter } from '../event-log/log-reads.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
@@ -177,8 +177,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
 
   private async projectOneBatch(): Promise<number> {
     const result = await this.sql.transaction(async (tx) => {
-      const checkpoint = await readCheckpoint(tx, true);
-      const events = await readEventsAfter(tx, checkpoint, BATCH_SIZE);
+      const events = await lockCheckpointAndReadAfter(tx, BATCH_SIZE);
       if (events.length === 0) return null;
       const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog);
       const head = events[events.length - 1].position;

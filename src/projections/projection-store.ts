@@ -129,7 +129,16 @@ export async function routeEvents(
   );
 }
 
-/** Writes the customers' rows, subscriptions and entitlements: a fixed number of statements per batch. */
+/**
+ * Writes the customers' rows, subscriptions and entitlements in one statement (five data-modifying parts
+ * over disjoint rows, so none needs to see another's effect): a statement is a round trip, and each cost
+ * the projector and PostgreSQL more than its rows did (`npm run bench:profile`, BENCHMARKS.md).
+ *
+ * Subscriptions and entitlements are written only where they changed: the customer's rows that are gone
+ * are deleted, the others upserted unless equal. Deleting and inserting them all again cost a dead row
+ * version and index entries per row per batch, even when an event changed only an email (BENCHMARKS.md,
+ * soak: 342,000 dead subscription rows for 1,000 live ones in twelve minutes without autovacuum).
+ */
 export async function saveCustomers(
   tx: SqlExecutor,
   tables: Tables,
@@ -137,48 +146,9 @@ export async function saveCustomers(
 ): Promise<void> {
   if (customers.length === 0) return;
   const ids = customers.map(({ state }) => state.customerId);
-  // Rows travel as one JSON document: arrays of JSON texts would be escaped by pg and unescaped by
-  // PostgreSQL element by element, which cost more than the JSON itself.
-  await tx.query(
-    `INSERT INTO ${tables.customers} (customer_id, user_id, email, deleted, state, view, version, updated_at)
-     SELECT c.id, c.state->>'userId', c.state->>'email', (c.state->>'deleted')::boolean, c.state, c.view,
-            (c.state->>'version')::bigint, now()
-       FROM jsonb_to_recordset($1::jsonb) AS c(id text, state jsonb, view jsonb)
-     ON CONFLICT (customer_id) DO UPDATE SET user_id = EXCLUDED.user_id, email = EXCLUDED.email,
-       deleted = EXCLUDED.deleted, state = EXCLUDED.state, view = EXCLUDED.view, version = EXCLUDED.version,
-       updated_at = now()`,
-    [JSON.stringify(customers.map(({ state, view }) => ({ id: state.customerId, state, view })))],
-  );
-  // Subscriptions and entitlements are written only where they changed: the customer's rows that are gone
-  // are deleted, the others upserted unless equal. Deleting and inserting them all again cost a dead row
-  // version and index entries per row per batch, even when an event changed only an email (BENCHMARKS.md,
-  // soak: 342,000 dead subscription rows for 1,000 live ones in twelve minutes without autovacuum).
   const subscriptions = customers.flatMap(({ view }) =>
     view.subscriptions.map((subscription) => ({ customerId: view.customerId, subscription })),
   );
-  await tx.query(
-    `DELETE FROM ${tables.subscriptions} WHERE customer_id = ANY($1::text[]) AND NOT subscription_id = ANY($2::text[])`,
-    [ids, subscriptions.map(({ subscription }) => subscription.id)],
-  );
-  if (subscriptions.length > 0) {
-    await tx.query(
-      `INSERT INTO ${tables.subscriptions} AS t (subscription_id, customer_id, status, product_ids, view)
-       SELECT s.view->>'id', s.view->>'customerId', s.view->>'status', s.products, s.view
-         FROM jsonb_to_recordset($1::jsonb) AS s(products text[], view jsonb)
-       ON CONFLICT (subscription_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
-         product_ids = EXCLUDED.product_ids, view = EXCLUDED.view
-       WHERE (t.customer_id, t.status, t.product_ids, t.view)
-             IS DISTINCT FROM (EXCLUDED.customer_id, EXCLUDED.status, EXCLUDED.product_ids, EXCLUDED.view)`,
-      [
-        JSON.stringify(
-          subscriptions.map(({ customerId, subscription }) => ({
-            products: [...new Set(subscription.items.map((item) => item.productId).filter(Boolean))],
-            view: { ...subscription, customerId },
-          })),
-        ),
-      ],
-    );
-  }
   // One row per key, the first, as the insert used to keep it.
   const byKey = new Map<string, { customerId: string; entitlement: BillingState['entitlements'][number] }>();
   for (const { view } of customers)
@@ -192,27 +162,55 @@ export async function saveCustomers(
       if (!byKey.has(key)) byKey.set(key, { customerId: view.customerId, entitlement });
     }
   const entitlements = [...byKey.values()];
-  const columns = [
-    entitlements.map(({ customerId }) => customerId),
-    entitlements.map(({ entitlement }) => entitlement.feature),
-    entitlements.map(({ entitlement }) => entitlement.source),
-    entitlements.map(({ entitlement }) => entitlement.sourceId),
-  ];
+  // Rows travel as JSON documents: arrays of JSON texts would be escaped by pg and unescaped by
+  // PostgreSQL element by element, which cost more than the JSON itself.
   await tx.query(
-    `DELETE FROM ${tables.entitlements} AS e WHERE e.customer_id = ANY($1::text[]) AND NOT EXISTS (
-       SELECT 1 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS n(customer_id, feature, source, source_id)
-        WHERE (n.customer_id, n.feature, n.source, n.source_id) = (e.customer_id, e.feature, e.source, e.source_id))`,
-    [ids, ...columns],
+    `WITH customers AS (
+       INSERT INTO ${tables.customers} (customer_id, user_id, email, deleted, state, view, version, updated_at)
+       SELECT c.id, c.state->>'userId', c.state->>'email', (c.state->>'deleted')::boolean, c.state, c.view,
+              (c.state->>'version')::bigint, now()
+         FROM jsonb_to_recordset($1::jsonb) AS c(id text, state jsonb, view jsonb)
+       ON CONFLICT (customer_id) DO UPDATE SET user_id = EXCLUDED.user_id, email = EXCLUDED.email,
+         deleted = EXCLUDED.deleted, state = EXCLUDED.state, view = EXCLUDED.view, version = EXCLUDED.version,
+         updated_at = now()),
+     gone_subscriptions AS (
+       DELETE FROM ${tables.subscriptions} WHERE customer_id = ANY($2::text[]) AND NOT subscription_id = ANY($4::text[])),
+     subscriptions AS (
+       INSERT INTO ${tables.subscriptions} AS t (subscription_id, customer_id, status, product_ids, view)
+       SELECT s.view->>'id', s.view->>'customerId', s.view->>'status', s.products, s.view
+         FROM jsonb_to_recordset($3::jsonb) AS s(products text[], view jsonb)
+       ON CONFLICT (subscription_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
+         product_ids = EXCLUDED.product_ids, view = EXCLUDED.view
+       WHERE (t.customer_id, t.status, t.product_ids, t.view)
+             IS DISTINCT FROM (EXCLUDED.customer_id, EXCLUDED.status, EXCLUDED.product_ids, EXCLUDED.view)),
+     entitlements AS (
+       SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+         AS n(customer_id, feature, source, source_id, until)),
+     gone_entitlements AS (
+       DELETE FROM ${tables.entitlements} AS e WHERE e.customer_id = ANY($2::text[]) AND NOT EXISTS (
+         SELECT 1 FROM entitlements n
+          WHERE (n.customer_id, n.feature, n.source, n.source_id) = (e.customer_id, e.feature, e.source, e.source_id)))
+     INSERT INTO ${tables.entitlements} AS e (customer_id, feature, source, source_id, until)
+     SELECT * FROM entitlements
+     ON CONFLICT (customer_id, feature, source, source_id) DO UPDATE SET until = EXCLUDED.until
+     WHERE e.until IS DISTINCT FROM EXCLUDED.until`,
+    [
+      JSON.stringify(customers.map(({ state, view }) => ({ id: state.customerId, state, view }))),
+      ids,
+      JSON.stringify(
+        subscriptions.map(({ customerId, subscription }) => ({
+          products: [...new Set(subscription.items.map((item) => item.productId).filter(Boolean))],
+          view: { ...subscription, customerId },
+        })),
+      ),
+      subscriptions.map(({ subscription }) => subscription.id),
+      entitlements.map(({ customerId }) => customerId),
+      entitlements.map(({ entitlement }) => entitlement.feature),
+      entitlements.map(({ entitlement }) => entitlement.source),
+      entitlements.map(({ entitlement }) => entitlement.sourceId),
+      entitlements.map(({ entitlement }) => entitlement.until),
+    ],
   );
-  if (entitlements.length > 0) {
-    await tx.query(
-      `INSERT INTO ${tables.entitlements} AS e (customer_id, feature, source, source_id, until)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-       ON CONFLICT (customer_id, feature, source, source_id) DO UPDATE SET until = EXCLUDED.until
-       WHERE e.until IS DISTINCT FROM EXCLUDED.until`,
-      [...columns, entitlements.map(({ entitlement }) => entitlement.until)],
-    );
-  }
 }
 
 export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<number> {
@@ -227,8 +225,8 @@ export const PROJECTION_CHANNEL = 'paywire_projection';
 
 /**
  * Moves the checkpoint to `position` and announces it to every instance (`pg_notify` is delivered at
- * commit). With `rebuilt` (a replay's swap) it also moves the generation, which makes every change feed
- * push all states again.
+ * commit) as `position:generation`, in one statement. With `rebuilt` (a replay's swap) it also moves the
+ * generation, which makes every change feed push all states again.
  */
 export async function writeCheckpoint(
   tx: SqlExecutor,
@@ -236,11 +234,18 @@ export async function writeCheckpoint(
   options: { rebuilt?: boolean } = {},
 ): Promise<void> {
   await tx.query(
-    `UPDATE projector_checkpoints SET position = $1${options.rebuilt ? ', generation = generation + 1' : ''}
-      WHERE name = 'billing'`,
-    [position],
+    `WITH moved AS (
+       UPDATE projector_checkpoints SET position = $1${options.rebuilt ? ', generation = generation + 1' : ''}
+        WHERE name = 'billing' RETURNING position, generation)
+     SELECT pg_notify($2, position || ':' || generation) FROM moved`,
+    [position, PROJECTION_CHANNEL],
   );
-  await tx.query(`SELECT pg_notify($1, $2)`, [PROJECTION_CHANNEL, String(position)]);
+}
+
+/** A checkpoint announcement's `position:generation`, or null for anything else. */
+export function parseFeedHead(payload: string | undefined): { position: number; generation: number } | null {
+  const match = /^(\d+):(\d+)$/.exec(payload ?? '');
+  return match ? { position: Number(match[1]), generation: Number(match[2]) } : null;
 }
 
 /** The checkpoint and the replay generation, as a change feed follows them. */

@@ -5,6 +5,9 @@
  * database notification (`LISTEN paywire_projection`, sent at each commit) wakes it at once, this
  * instance's own projector wakes it without the round trip, and it also looks every second, so a missed
  * notification delays a push by a second at most and loses nothing. One instance takes the same path.
+ * A wake-up that names a checkpoint this feed has already read through (the notification of a batch the
+ * local projector announced first) costs no read, and a pass reads the checkpoint with each page, so a
+ * batch costs its feed one round trip.
  * When a replay swaps rebuilt tables in (the checkpoint's `generation` moves), it pushes every state
  * again, a page at a time, from the same loop, so no rebuilt state overtakes a later live one.
  */
@@ -17,7 +20,7 @@ import { SQL, type Sql, type SqlSession } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
 import { CoalescedPasses } from '../projections/coalesced-passes.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
-import { PROJECTION_CHANNEL, readFeedHead } from '../projections/projection-store.js';
+import { PROJECTION_CHANNEL, parseFeedHead, readFeedHead } from '../projections/projection-store.js';
 import { CustomerStateChanged, NotableEventProjected, ProjectionCommitted } from '../projections/messages.js';
 
 const PAGE = 1000;
@@ -35,6 +38,9 @@ interface FeedRow {
   payload: unknown;
 }
 
+/** A page of the feed after a cursor, with the checkpoint it was read under (one row without a page). */
+type FeedPageRow = { head: string; generation: string } & ({ batch: null } | FeedRow);
+
 @Injectable()
 export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown {
   private cursor = { batch: 0, seq: 0 };
@@ -47,6 +53,9 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   );
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
+  /** A pass must read (a timer or an unspecific wake-up), or read up to `wanted`. */
+  private mustRead = false;
+  private wanted = 0;
 
   constructor(
     @Inject(SQL) private readonly sql: Sql,
@@ -75,9 +84,27 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
     await this.listening?.release();
   }
 
-  /** Asks for a pass; calls that arrive while one runs coalesce into one more. */
+  /** Asks for a pass that reads; calls that arrive while one runs coalesce into one more. */
   wake(): void {
+    this.mustRead = true;
     if (!this.stopped) this.passes.wake();
+  }
+
+  /**
+   * Asks for a pass up to the checkpoint `position` (of `generation`, for a notification). It reads only
+   * if it is still needed when it runs: the local projector's wake-up and the database's notification of
+   * the same batch often both arrive while the first pass is reading it.
+   */
+  wakeFor(position: number, generation = this.generation): void {
+    if (generation !== this.generation) return this.wake();
+    if (position <= this.readThrough()) return;
+    this.wanted = Math.max(this.wanted, position);
+    if (!this.stopped) this.passes.wake();
+  }
+
+  /** The checkpoint up to which every feed row has been handed on. */
+  private readThrough(): number {
+    return this.cursor.seq === AFTER_BATCH ? this.cursor.batch : this.cursor.batch - 1;
   }
 
   /** Resolves once everything committed so far has been handed to the broker. */
@@ -88,7 +115,11 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   private async listen(): Promise<void> {
     try {
       const session = await this.sql.session();
-      session.onNotification(() => this.wake());
+      session.onNotification((_channel, payload) => {
+        const head = parseFeedHead(payload);
+        if (head) this.wakeFor(head.position, head.generation);
+        else this.wake();
+      });
       session.onLost(() => {
         if (this.listening === session) this.listening = null;
       });
@@ -100,20 +131,27 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 
   private async follow(): Promise<void> {
-    const head = await readFeedHead(this.sql);
-    if (head.generation !== this.generation) {
-      this.generation = head.generation;
-      this.cursor = { batch: head.position, seq: AFTER_BATCH };
-      await this.republishAll();
-      return;
-    }
+    if (!this.mustRead && this.wanted <= this.readThrough()) return;
+    this.mustRead = false;
     for (;;) {
-      const rows = await this.sql.query<FeedRow>(
-        `SELECT batch, seq, kind, customer_id, user_id, payload FROM billing_feed
-          WHERE (batch, seq) > ($1, $2) AND batch <= $3 ORDER BY batch, seq LIMIT $4`,
-        [this.cursor.batch, this.cursor.seq, head.position, PAGE],
+      const rows = await this.sql.query<FeedPageRow>(
+        `SELECT c.position AS head, c.generation, f.* FROM projector_checkpoints c
+           LEFT JOIN LATERAL (
+             SELECT batch, seq, kind, customer_id, user_id, payload FROM billing_feed
+              WHERE (batch, seq) > ($1, $2) AND batch <= c.position ORDER BY batch, seq LIMIT $3) f ON true
+          WHERE c.name = 'billing'`,
+        [this.cursor.batch, this.cursor.seq, PAGE],
       );
-      for (const row of rows) {
+      const head = Number(rows[0].head);
+      const generation = Number(rows[0].generation);
+      if (generation !== this.generation) {
+        this.generation = generation;
+        this.cursor = { batch: head, seq: AFTER_BATCH };
+        await this.republishAll();
+        return;
+      }
+      const page = rows.filter((row): row is FeedPageRow & FeedRow => row.batch !== null);
+      for (const row of page) {
         if (row.kind === 'state')
           this.eventBus.publish(new CustomerStateChanged(row.payload as BillingState));
         else {
@@ -122,12 +160,12 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
           );
         }
       }
-      if (rows.length > 0) {
-        const last = rows[rows.length - 1];
+      if (page.length > 0) {
+        const last = page[page.length - 1];
         this.cursor = { batch: Number(last.batch), seq: last.seq };
       }
-      if (rows.length < PAGE) {
-        this.cursor = { batch: head.position, seq: AFTER_BATCH };
+      if (page.length < PAGE) {
+        this.cursor = { batch: head, seq: AFTER_BATCH };
         return;
       }
     }
@@ -155,7 +193,7 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
 export class FollowLocalCommits implements IEventHandler<ProjectionCommitted> {
   constructor(private readonly feed: StateFeed) {}
 
-  handle(): void {
-    this.feed.wake();
+  handle(commit: ProjectionCommitted): void {
+    this.feed.wakeFor(commit.head);
   }
 }
