@@ -9,7 +9,7 @@
  *
  * BENCH_CONCURRENCY (default 1,16) and BENCH_EVENTS (default 2000) choose the runs; BENCH_SPREAD=1 gives
  * each customer's events distinct seconds (by default, as in bench:ingest, they share one second);
- * BENCH_PROFILE_OUT=folder keeps each profile as `paywire-<senders>.cpuprofile` (Chrome DevTools opens it).
+ * BENCH_PROJECTOR=off measures ingest alone; BENCH_PROFILE_OUT=folder keeps each profile as `paywire-<senders>.cpuprofile` (Chrome DevTools opens it).
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -102,7 +102,11 @@ function summariseProfile(profile: CpuProfile, events: number) {
         (micros / 1000 / events).toFixed(3),
         `${((micros / busy) * 100).toFixed(1)}%`,
       ]);
-  return { busyMs: busy / 1000, areas: rows(areas, 14), functions: rows(functions, 20) };
+  return {
+    busyMs: busy / 1000,
+    areas: new Map([...areas].map(([name, micros]) => [name, micros / 1000 / events])),
+    functions: rows(functions, 20),
+  };
 }
 
 const cluster = await ownPostgres({
@@ -141,11 +145,15 @@ const perEvent = (before: Totals, after: Totals, events: number) => ({
   commits: (after.commits - before.commits) / events,
 });
 
-async function startTutorialProcess() {
-  const child = spawn(process.execPath, ['dist/bench/tutorial-server.js'], {
-    env: { ...process.env, DATABASE_URL: databaseUrl },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+async function startTutorialProcess(inspectPort: number) {
+  const child = spawn(
+    process.execPath,
+    [`--inspect=127.0.0.1:${inspectPort}`, 'dist/bench/tutorial-server.js'],
+    {
+      env: { ...process.env, DATABASE_URL: databaseUrl },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const line = await new Promise<string>((resolve) =>
     child.stdout.once('data', (data) => resolve(String(data))),
   );
@@ -153,7 +161,7 @@ async function startTutorialProcess() {
 }
 
 const caughtUp = async (db: pg.Client) => {
-  for (;;) {
+  for (; projecting;) {
     const { rows } = await db.query<{ behind: boolean }>(
       `${OWN} SELECT EXISTS (SELECT 1 FROM stripe_events WHERE position >
          COALESCE((SELECT max(position) FROM projector_checkpoints), 0)) AS behind`,
@@ -163,59 +171,63 @@ const caughtUp = async (db: pg.Client) => {
   }
 };
 
-const inspectPort = await freePort();
-const paywire = await spawnPaywire(databaseUrl, { NODE_OPTIONS: `--inspect=127.0.0.1:${inspectPort}` });
+// BENCH_PROJECTOR=off measures ingest alone: the benchmark holds the projector's lease, so Paywire never
+// projects (its instances take turns by this session lock, billing.projector.ts).
+const projecting = process.env.BENCH_PROJECTOR !== 'off';
+const leaseHolder = new pg.Client({ connectionString: databaseUrl });
+if (!projecting) {
+  await leaseHolder.connect();
+  await leaseHolder.query(`${OWN} SELECT pg_advisory_lock(${0x5061_7978})`);
+}
+const paywireInspector = await freePort();
+const paywire = await spawnPaywire(databaseUrl, {
+  NODE_OPTIONS: `--inspect=127.0.0.1:${paywireInspector}`,
+});
 const db = new pg.Client({ connectionString: databaseUrl });
 await db.connect();
 await db.query(`${OWN} CREATE TABLE raw_events (LIKE stripe_events INCLUDING ALL)`);
-const tutorial = await startTutorialProcess();
-const devtools = await inspector(inspectPort);
-await devtools.send('Profiler.enable');
-await devtools.send('Profiler.setSamplingInterval', { interval: 200 });
+const tutorialInspector = await freePort();
+const tutorial = await startTutorialProcess(tutorialInspector);
+const paywireUrl = `${paywire.url}/webhooks/stripe`;
+const profilers = new Map([
+  [tutorial.url, await inspector(tutorialInspector)],
+  [paywireUrl, await inspector(paywireInspector)],
+]);
+for (const devtools of profilers.values()) {
+  await devtools.send('Profiler.enable');
+  await devtools.send('Profiler.setSamplingInterval', { interval: 200 });
+}
 
 let offset = 0;
 const spread = process.env.BENCH_SPREAD === '1';
-await loadOverHttp('warm-up', tutorial.url, 16, 500, (offset += 10_000_000), spread);
-await loadOverHttp('warm-up', `${paywire.url}/webhooks/stripe`, 16, 500, (offset += 10_000_000), spread);
+const send = (url: string, concurrency: number, count: number) =>
+  loadOverHttp(url, url, concurrency, count, (offset += 10_000_000), spread);
+await send(tutorial.url, 16, 500);
+await send(paywireUrl, 16, 500);
 await caughtUp(db);
+
+/** One run: its load figures and its cost per event; with `profile`, a CPU profile of it instead. */
+async function measure(url: string, pid: number, concurrency: number, profile = false) {
+  const before = await totals(pid);
+  if (profile) await profilers.get(url)!.send('Profiler.start');
+  const result = await send(url, concurrency, COUNT);
+  if (url === paywireUrl) await caughtUp(db);
+  const cpu = profile
+    ? (await profilers.get(url)!.send<{ profile: CpuProfile }>('Profiler.stop')).profile
+    : null;
+  return { result, cost: perEvent(before, await totals(pid), COUNT), cpu };
+}
 
 const summary: Array<Array<string | number>> = [];
 const details: string[] = [];
 for (const concurrency of LEVELS) {
-  const tutorialBefore = await totals(tutorial.child.pid!);
-  const tutorialRun = await loadOverHttp(
-    'tutorial',
-    tutorial.url,
-    concurrency,
-    COUNT,
-    (offset += 10_000_000),
-    spread,
-  );
-  const tutorialCost = perEvent(tutorialBefore, await totals(tutorial.child.pid!), COUNT);
-
+  // The figures come from runs without the profiler, which costs the profiled process CPU of its own.
+  const tutorialRun = await measure(tutorial.url, tutorial.child.pid!, concurrency);
   await admin.query(`${OWN} SELECT pg_stat_statements_reset()`);
-  const before = await totals(paywire.child.pid!);
-  await devtools.send('Profiler.start');
-  const run = await loadOverHttp(
-    'Paywire',
-    `${paywire.url}/webhooks/stripe`,
-    concurrency,
-    COUNT,
-    (offset += 10_000_000),
-    spread,
-  );
-  await caughtUp(db);
-  const { profile } = await devtools.send<{ profile: CpuProfile }>('Profiler.stop');
-  if (process.env.BENCH_PROFILE_OUT)
-    writeFileSync(
-      join(process.env.BENCH_PROFILE_OUT, `paywire-${concurrency}.cpuprofile`),
-      JSON.stringify(profile),
-    );
-  const cost = perEvent(before, await totals(paywire.child.pid!), COUNT);
-
-  for (const [name, result, c] of [
-    ['tutorial', tutorialRun, tutorialCost],
-    ['Paywire (projection included)', run, cost],
+  const paywireRun = await measure(paywireUrl, paywire.child.pid!, concurrency);
+  for (const [name, { result, cost }] of [
+    ['tutorial', tutorialRun],
+    [projecting ? 'Paywire (projection included)' : 'Paywire, ingest alone', paywireRun],
   ] as const)
     summary.push([
       concurrency,
@@ -223,10 +235,10 @@ for (const concurrency of LEVELS) {
       result.perSecond,
       result.p50,
       result.p99,
-      c.serverCpuMs.toFixed(3),
-      c.postgresCpuMs.toFixed(3),
-      Math.round(c.walBytes),
-      c.commits.toFixed(2),
+      cost.serverCpuMs.toFixed(3),
+      cost.postgresCpuMs.toFixed(3),
+      Math.round(cost.walBytes),
+      cost.commits.toFixed(2),
     ]);
 
   const statements = await admin.query<{
@@ -238,15 +250,34 @@ for (const concurrency of LEVELS) {
     wal_bytes: string;
     rows: string;
   }>(
-    `${OWN} SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, toplevel, calls, total_exec_time AS exec_ms, total_plan_time AS plan_ms,
-            wal_bytes, rows
+    `${OWN} SELECT regexp_replace(query, '\\s+', ' ', 'g') AS query, toplevel, calls, total_exec_time AS exec_ms,
+            total_plan_time AS plan_ms, wal_bytes, rows
        FROM pg_stat_statements
       WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'paywire') AND query NOT LIKE '/* bench:profile */%'
       ORDER BY total_exec_time + total_plan_time DESC LIMIT 25`,
   );
-  const cpu = summariseProfile(profile, COUNT);
+
+  const tutorialProfile = (await measure(tutorial.url, tutorial.child.pid!, concurrency, true)).cpu!;
+  const paywireProfile = (await measure(paywireUrl, paywire.child.pid!, concurrency, true)).cpu!;
+  if (process.env.BENCH_PROFILE_OUT)
+    for (const [name, profile] of [
+      ['tutorial', tutorialProfile],
+      ['paywire', paywireProfile],
+    ] as const)
+      writeFileSync(
+        join(process.env.BENCH_PROFILE_OUT, `${name}-${concurrency}.cpuprofile`),
+        JSON.stringify(profile),
+      );
+  const ours = summariseProfile(paywireProfile, COUNT);
+  const theirs = summariseProfile(tutorialProfile, COUNT);
+  const areas = [...new Set([...ours.areas.keys(), ...theirs.areas.keys()])]
+    .map((name) => [name, ours.areas.get(name) ?? 0, theirs.areas.get(name) ?? 0] as const)
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, 16)
+    .map(([name, mine, tutorialMs]) => [name, mine.toFixed(3), tutorialMs.toFixed(3)]);
+  const senders = `${concurrency} sender${concurrency === 1 ? '' : 's'}`;
   details.push(
-    `### ${concurrency} sender${concurrency === 1 ? '' : 's'}: Paywire's statements (pg_stat_statements, nested ones marked ↳)\n\n` +
+    `### ${senders}: Paywire's statements (pg_stat_statements, nested ones marked ↳)\n\n` +
       table(
         ['statement', 'calls/event', 'plan ms/event', 'exec ms/event', 'WAL bytes/event', 'rows/call'],
         statements.rows.map((row) => [
@@ -258,17 +289,19 @@ for (const concurrency of LEVELS) {
           (Number(row.rows) / Number(row.calls)).toFixed(1),
         ]),
       ) +
-      `\n\n### ${concurrency} sender${concurrency === 1 ? '' : 's'}: Paywire's main thread (CPU profile, ${cpu.busyMs.toFixed(0)} ms busy)\n\n` +
-      table(['area', 'self ms/event', 'share'], cpu.areas) +
-      '\n\n' +
-      table(['function', 'self ms/event', 'share'], cpu.functions),
+      `\n\n### ${senders}: main thread, self time by area (CPU profiles of a second run of each; Paywire ` +
+      `${(ours.busyMs / COUNT).toFixed(3)} ms busy per event, the tutorial ${(theirs.busyMs / COUNT).toFixed(3)})\n\n` +
+      table(['area', 'Paywire ms/event', 'tutorial ms/event'], areas) +
+      `\n\n### ${senders}: Paywire's top functions (self time)\n\n` +
+      table(['function', 'self ms/event', 'share'], ours.functions),
   );
 }
 
-devtools.close();
+for (const devtools of profilers.values()) devtools.close();
 tutorial.child.kill('SIGTERM');
 await paywire.stop();
 await db.end();
+if (!projecting) await leaseHolder.end();
 await admin.end();
 await cluster.destroy();
 

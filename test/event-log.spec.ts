@@ -74,3 +74,35 @@ it('is read in position order without gaps while several instances append concur
   expect(seen).toHaveLength(total);
   expect(new Set(seen.map((row) => row.id))).toEqual(new Set(appended));
 });
+
+it('stores each event of a batch with its own payload and fold input, and a row PostgreSQL refuses fails alone', async () => {
+  const log = new EventLog(connections[0]);
+  const events = Array.from({ length: 20 }, (_, i) => {
+    const id = uid('evt');
+    // A NUL escape is valid JSON that jsonb refuses (SQLSTATE 22P05): the batch fails and is retried alone.
+    const email = i === 7 ? 'bad\u0000@example.com' : `c${i}@example.com`;
+    const body = JSON.stringify({
+      id,
+      object: 'event',
+      type: 'customer.updated',
+      created: 1_700_000_000 + i,
+      data: { object: { id: `cus_batch${i}`, object: 'customer', email } },
+    });
+    return eventToAppend(JSON.parse(body), body);
+  });
+  const results = await Promise.allSettled(events.map((e) => log.appendEvent(e)));
+  expect(results.map((result) => result.status)).toEqual(
+    events.map((_, i) => (i === 7 ? 'rejected' : 'fulfilled')),
+  );
+  const rows = await connections[0].query<{ id: string; payload: unknown; fold_input: unknown }>(
+    `SELECT id, payload, fold_input FROM stripe_events WHERE id = ANY($1)`,
+    [events.map((e) => e.id)],
+  );
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  expect(byId.size).toBe(19);
+  for (const [i, e] of events.entries()) {
+    if (i === 7) continue;
+    expect(byId.get(e.id)?.payload).toEqual(JSON.parse(e.body));
+    expect(byId.get(e.id)?.fold_input).toEqual(JSON.parse(e.foldInput));
+  }
+});

@@ -22,6 +22,7 @@ import { FoldInputs1763900400000 } from '../../migrations/1763900400000-FoldInpu
 import { EventSources1763900500000 } from '../../migrations/1763900500000-EventSources.js';
 import { Completeness1763900600000 } from '../../migrations/1763900600000-Completeness.js';
 import { SeveralInstances1763900700000 } from '../../migrations/1763900700000-SeveralInstances.js';
+import { AppendDocuments1763900800000 } from '../../migrations/1763900800000-AppendDocuments.js';
 
 export const MIGRATIONS = [
   EventLogSchema1763900000000,
@@ -32,6 +33,7 @@ export const MIGRATIONS = [
   EventSources1763900500000,
   Completeness1763900600000,
   SeveralInstances1763900700000,
+  AppendDocuments1763900800000,
 ];
 
 export interface SqlExecutor {

@@ -139,12 +139,16 @@ function uniqueEvents(batch: PendingAppend[]): EventToAppend[] {
   return [...byId.values()];
 }
 
-/** One round trip: `paywire_append_events` (see the migration) locks, inserts and commits. */
+/**
+ * One round trip: `paywire_append_events` (see the migrations) locks, inserts and commits. The bodies and
+ * fold inputs travel as two JSON arrays made by joining their texts: each is JSON already (the body was
+ * parsed by the signature check), and a `text[]` would escape and unescape every quote in them.
+ */
 async function insertEvents(db: SqlExecutor, events: EventToAppend[]): Promise<Map<string, number>> {
   const rows = await db.query<{ event_id: string; event_position: string | number }>(
     `SELECT event_id, event_position FROM paywire_append_events(
        $1::text[], $2::text[], $3::bigint[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-       $10::text[], $11::text[], $12::smallint, $13::text[])`,
+       $10::jsonb, $11::jsonb, $12::smallint, $13::text[])`,
     [
       events.map((e) => e.id),
       events.map((e) => e.type),
@@ -155,8 +159,8 @@ async function insertEvents(db: SqlExecutor, events: EventToAppend[]): Promise<M
       events.map((e) => e.customerId),
       events.map((e) => e.objectId),
       events.map((e) => e.refs.join(',')),
-      events.map((e) => e.body),
-      events.map((e) => e.foldInput),
+      `[${events.map((e) => e.body).join(',')}]`,
+      `[${events.map((e) => e.foldInput).join(',')}]`,
       FOLD_INPUT_VERSION,
       events.map((e) => e.source),
     ],
