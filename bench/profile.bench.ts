@@ -9,7 +9,7 @@
  *
  * BENCH_CONCURRENCY (default 1,16) and BENCH_EVENTS (default 2000) choose the runs; BENCH_SPREAD=1 gives
  * each customer's events distinct seconds (by default, as in bench:ingest, they share one second);
- * BENCH_PROJECTOR=off measures ingest alone; BENCH_PROFILE_OUT=folder keeps each profile as `paywire-<senders>.cpuprofile` (Chrome DevTools opens it).
+ * BENCH_PROJECTOR=off measures ingest alone; BENCH_PROFILE=off skips the CPU profiles; BENCH_PROFILE_OUT=folder keeps each profile as `paywire-<senders>.cpuprofile` (Chrome DevTools opens it).
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -174,6 +174,7 @@ const caughtUp = async (db: pg.Client) => {
 // BENCH_PROJECTOR=off measures ingest alone: the benchmark holds the projector's lease, so Paywire never
 // projects (its instances take turns by this session lock, billing.projector.ts).
 const projecting = process.env.BENCH_PROJECTOR !== 'off';
+const profiling = process.env.BENCH_PROFILE !== 'off';
 const leaseHolder = new pg.Client({ connectionString: databaseUrl });
 if (!projecting) {
   await leaseHolder.connect();
@@ -257,6 +258,24 @@ for (const concurrency of LEVELS) {
       ORDER BY total_exec_time + total_plan_time DESC LIMIT 25`,
   );
 
+  const senders = `${concurrency} sender${concurrency === 1 ? '' : 's'}`;
+  const statementTable =
+    `### ${senders}: Paywire's statements (pg_stat_statements, nested ones marked ↳)\n\n` +
+    table(
+      ['statement', 'calls/event', 'plan ms/event', 'exec ms/event', 'WAL bytes/event', 'rows/call'],
+      statements.rows.map((row) => [
+        `${row.toplevel ? '' : '↳ '}\`${row.query.slice(0, 90).replaceAll('|', '\\|')}\``,
+        (Number(row.calls) / COUNT).toFixed(3),
+        (row.plan_ms / COUNT).toFixed(3),
+        (row.exec_ms / COUNT).toFixed(3),
+        Math.round(Number(row.wal_bytes) / COUNT),
+        (Number(row.rows) / Number(row.calls)).toFixed(1),
+      ]),
+    );
+  if (!profiling) {
+    details.push(statementTable);
+    continue;
+  }
   const tutorialProfile = (await measure(tutorial.url, tutorial.child.pid!, concurrency, true)).cpu!;
   const paywireProfile = (await measure(paywireUrl, paywire.child.pid!, concurrency, true)).cpu!;
   if (process.env.BENCH_PROFILE_OUT)
@@ -275,20 +294,8 @@ for (const concurrency of LEVELS) {
     .sort((x, y) => y[1] - x[1])
     .slice(0, 16)
     .map(([name, mine, tutorialMs]) => [name, mine.toFixed(3), tutorialMs.toFixed(3)]);
-  const senders = `${concurrency} sender${concurrency === 1 ? '' : 's'}`;
   details.push(
-    `### ${senders}: Paywire's statements (pg_stat_statements, nested ones marked ↳)\n\n` +
-      table(
-        ['statement', 'calls/event', 'plan ms/event', 'exec ms/event', 'WAL bytes/event', 'rows/call'],
-        statements.rows.map((row) => [
-          `${row.toplevel ? '' : '↳ '}\`${row.query.slice(0, 90).replaceAll('|', '\\|')}\``,
-          (Number(row.calls) / COUNT).toFixed(3),
-          (row.plan_ms / COUNT).toFixed(3),
-          (row.exec_ms / COUNT).toFixed(3),
-          Math.round(Number(row.wal_bytes) / COUNT),
-          (Number(row.rows) / Number(row.calls)).toFixed(1),
-        ]),
-      ) +
+    statementTable +
       `\n\n### ${senders}: main thread, self time by area (CPU profiles of a second run of each; Paywire ` +
       `${(ours.busyMs / COUNT).toFixed(3)} ms busy per event, the tutorial ${(theirs.busyMs / COUNT).toFixed(3)})\n\n` +
       table(['area', 'Paywire ms/event', 'tutorial ms/event'], areas) +
