@@ -17,15 +17,17 @@ const KEY = BENCH_SECRETS.ADMIN_API_KEY;
 
 async function fill(pool: pg.Pool): Promise<void> {
   await pool.query(
-    `INSERT INTO stripe_events (id, type, created, customer_id, object_id, payload, outcome)
+    `INSERT INTO stripe_events (id, type, created, customer_id, object_id, payload)
      SELECT 'evt_' || lpad(i::text, 9, '0'), 'customer.subscription.updated', to_timestamp(1790000000 + i),
             'cus_' || lpad((i % $2)::text, 7, '0'), 'sub_' || lpad((i % $2)::text, 7, '0'),
             jsonb_build_object('id', 'evt_' || i, 'object', 'event', 'type', 'customer.subscription.updated',
               'created', 1790000000 + i, 'data', jsonb_build_object('object', jsonb_build_object('id', 'sub_' || (i % $2),
-              'object', 'subscription', 'customer', 'cus_' || (i % $2), 'status', 'active', 'padding', repeat('x', 3000)))),
-            'applied'
+              'object', 'subscription', 'customer', 'cus_' || (i % $2), 'status', 'active', 'padding', repeat('x', 3000))))
        FROM generate_series(1, $1) AS i`,
     [EVENTS, CUSTOMERS],
+  );
+  await pool.query(
+    `INSERT INTO stripe_event_outcomes (position, outcome) SELECT position, 'applied' FROM stripe_events`,
   );
   await pool.query(
     `INSERT INTO billing_customers (customer_id, user_id, email, deleted, state, view, version)

@@ -4,9 +4,10 @@
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { pino } from 'pino';
 import { ADMIN_KEY, WEBHOOK_SECRET, startApp, type RunningApp } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, serverUrl, type TestDatabase } from './support/database.js';
 import { sendEvent, sign, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -119,6 +120,37 @@ describe('lists and filters', () => {
       'invoice.payment_failed',
     ]);
   });
+
+  // Holding the checkpoint row's lock keeps the projector from the event; PGlite is one session.
+  (serverUrl ? it : it.skip)(
+    'shows an event the projector has not reached as pending, and finds it by its outcome',
+    async () => {
+      const holder = new pg.Client({ connectionString: db.url! });
+      await holder.connect();
+      const carol = uid('cus');
+      const created = stripeEvent(
+        'customer.created',
+        { id: carol, object: 'customer', email: 'carol@example.com', metadata: {} },
+        { created: 1_790_000_100 },
+      );
+      try {
+        await holder.query('BEGIN');
+        await holder.query(`SELECT position FROM projector_checkpoints WHERE name = 'billing' FOR UPDATE`);
+        expect((await sendEvent(app.url, created, WEBHOOK_SECRET)).status).toBe(200);
+        expect((await get(`/admin/events/${created.id}`)).body.outcome).toBe('pending');
+        const pending = (await get('/admin/events?outcome=pending')).body.data;
+        expect(pending.map((e: { id: string }) => e.id)).toEqual([created.id]);
+      } finally {
+        await holder.query('ROLLBACK');
+        await holder.end();
+      }
+      await app.settle();
+      expect((await get(`/admin/events/${created.id}`)).body.outcome).toBe('applied');
+      expect((await get('/admin/events?outcome=pending')).body.data).toEqual([]);
+      const applied = (await get('/admin/events?outcome=applied&limit=1')).body.data;
+      expect(applied.map((e: { id: string }) => e.id)).toEqual([created.id]);
+    },
+  );
 
   it('says how each event reached the log, and filters by it', async () => {
     const bobs = (await get(`/admin/events?customerId=${bob}&source=webhook`)).body.data;

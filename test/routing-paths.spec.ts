@@ -160,7 +160,10 @@ async function routed(table: string): Promise<Routed> {
   const rows = await sql.query<{ event_id: string; customer_id: string }>(
     `SELECT event_id, customer_id FROM ${table}`,
   );
-  const outcomes = await sql.query<{ id: string; outcome: string }>(`SELECT id, outcome FROM stripe_events`);
+  const outcomes = await sql.query<{ id: string; outcome: string }>(
+    `SELECT e.id, coalesce(o.outcome, 'pending') AS outcome
+       FROM stripe_events e LEFT JOIN stripe_event_outcomes o ON o.position = e.position`,
+  );
   return {
     routes: new Map(rows.map((row) => [row.event_id, row.customer_id])),
     outcomes: new Map(outcomes.map((row) => [row.id, row.outcome])),
@@ -170,7 +173,7 @@ async function routed(table: string): Promise<Routed> {
 /** Empty projections and every log row pending, as before anything was projected. */
 async function reset(): Promise<void> {
   await sql.query(`TRUNCATE ${PROJECTION_TABLES.join(', ')}`);
-  await sql.query(`UPDATE stripe_events SET outcome = 'pending', reason = NULL`);
+  await sql.query(`TRUNCATE stripe_event_outcomes`);
 }
 
 /** The live projector's path, over the whole log in batches of `batchSize`, on empty projections. */

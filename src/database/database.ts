@@ -23,6 +23,7 @@ import { EventSources1763900500000 } from '../../migrations/1763900500000-EventS
 import { Completeness1763900600000 } from '../../migrations/1763900600000-Completeness.js';
 import { SeveralInstances1763900700000 } from '../../migrations/1763900700000-SeveralInstances.js';
 import { AppendDocuments1763900800000 } from '../../migrations/1763900800000-AppendDocuments.js';
+import { EventOutcomes1763900900000 } from '../../migrations/1763900900000-EventOutcomes.js';
 
 export const MIGRATIONS = [
   EventLogSchema1763900000000,
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   Completeness1763900600000,
   SeveralInstances1763900700000,
   AppendDocuments1763900800000,
+  EventOutcomes1763900900000,
 ];
 
 export interface SqlExecutor {

@@ -109,21 +109,26 @@ export class EventLog {
 
 export interface OutcomeUpdate {
   id: string;
+  /** The event's log position, which keys its outcome row. */
+  position: number;
   outcome: Outcome;
   reason: string | null;
   customerId: string | null;
 }
 
-/** Records projection outcomes on the log's rows (SPEC section 3: `outcome` + `reason`). */
+/**
+ * Records projection outcomes (SPEC section 3: `outcome` + `reason`) in `stripe_event_outcomes`, a narrow
+ * row per event beside the append-only log (see the migration); an event without one is `pending`.
+ */
 export async function recordOutcomes(tx: SqlExecutor, updates: OutcomeUpdate[]): Promise<void> {
   if (updates.length === 0) return;
   await tx.query(
-    // Rows whose outcome did not change are left alone: a re-decided outcome that came out the same would
-    // otherwise cost a new row version of a wide row and an entry in every index of the log.
-    `UPDATE stripe_events AS e SET outcome = u.outcome, reason = u.reason, processed_at = now()
-       FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, outcome, reason)
-      WHERE e.id = u.id AND (e.outcome IS DISTINCT FROM u.outcome OR e.reason IS DISTINCT FROM u.reason)`,
-    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.reason)],
+    // An outcome re-decided the same is left alone: no new row version for nothing.
+    `INSERT INTO stripe_event_outcomes AS o (position, outcome, reason)
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+     ON CONFLICT (position) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, processed_at = now()
+     WHERE (o.outcome, o.reason) IS DISTINCT FROM (EXCLUDED.outcome, EXCLUDED.reason)`,
+    [updates.map((u) => u.position), updates.map((u) => u.outcome), updates.map((u) => u.reason)],
   );
 }
 

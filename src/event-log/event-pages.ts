@@ -35,7 +35,9 @@ interface EventSummaryRow {
 }
 
 const SUMMARY_COLUMNS = `e.id, e.type, e.created, e.position, e.received_at, coalesce(e.customer_id, r.customer_id) AS customer_id,
-  e.object_id, e.outcome, e.reason, e.source`;
+  e.object_id, coalesce(o.outcome, 'pending') AS outcome, o.reason, e.source`;
+/** An event's outcome row (migrations/…-EventOutcomes.ts); an event without one is pending. */
+const OUTCOME_JOIN = `LEFT JOIN stripe_event_outcomes o ON o.position = e.position`;
 
 function toSummary(row: EventSummaryRow): EventSummary {
   return {
@@ -69,7 +71,13 @@ export async function listEvents(
   const after = decodeCursor(filter.cursor, 1);
   const where = new Where();
   if (filter.type) where.add(`e.type = ${where.param(filter.type)}`);
-  if (filter.outcome) where.add(`e.outcome = ${where.param(filter.outcome)}`);
+  if (filter.outcome === 'pending') {
+    // Not projected yet: after the checkpoint, which the projector moves in the transaction that writes
+    // the outcomes of everything up to it. Bounded so, the filter reads the log's unprojected tail instead
+    // of looking for a missing outcome across the whole log.
+    where.add(`o.position IS NULL`);
+    where.add(`e.position > (SELECT position FROM projector_checkpoints WHERE name = 'billing')`);
+  } else if (filter.outcome) where.add(`o.outcome = ${where.param(filter.outcome)}`);
   if (filter.source) where.add(`e.source = ${where.param(filter.source)}`);
   if (filter.since) where.add(`e.created >= ${where.param(filter.since.toISOString())}::timestamptz`);
   if (filter.until) where.add(`e.created <= ${where.param(filter.until.toISOString())}::timestamptz`);
@@ -82,14 +90,15 @@ export async function listEvents(
     const customer = where.param(filter.customerId);
     const and = where.toString() ? `${where.toString()} AND` : 'WHERE';
     sql = `SELECT * FROM (
-        (SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN ${ROUTES_TABLE} r ON false
+        (SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN ${ROUTES_TABLE} r ON false ${OUTCOME_JOIN}
           ${and} e.customer_id = ${customer} ${take})
         UNION ALL
-        (SELECT ${SUMMARY_COLUMNS} FROM ${ROUTES_TABLE} r JOIN stripe_events e ON e.id = r.event_id
+        (SELECT ${SUMMARY_COLUMNS} FROM ${ROUTES_TABLE} r JOIN stripe_events e ON e.id = r.event_id ${OUTCOME_JOIN}
           ${and} r.customer_id = ${customer} ${take})
       ) e ${take}`;
   } else {
-    sql = `SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN ${ROUTES_TABLE} r ON r.event_id = e.id ${where} ${take}`;
+    sql = `SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN ${ROUTES_TABLE} r ON r.event_id = e.id ${OUTCOME_JOIN}
+      ${where} ${take}`;
   }
   const rows = await db.query<EventSummaryRow>(sql, where.params);
   return keysetPage(rows, filter.limit, (row) => [Number(row.position)], toSummary);
@@ -100,7 +109,7 @@ export async function findEvent(
   id: string,
 ): Promise<(EventSummary & { payload: unknown }) | null> {
   const [row] = await db.query<EventSummaryRow & { payload: unknown }>(
-    `SELECT ${SUMMARY_COLUMNS}, e.payload FROM stripe_events e LEFT JOIN ${ROUTES_TABLE} r ON r.event_id = e.id
+    `SELECT ${SUMMARY_COLUMNS}, e.payload FROM stripe_events e LEFT JOIN ${ROUTES_TABLE} r ON r.event_id = e.id ${OUTCOME_JOIN}
       WHERE e.id = $1`,
     [id],
   );
@@ -114,7 +123,7 @@ export async function findEvent(
 export async function customerTrail(db: SqlExecutor, customerId: string) {
   const events = await customerEvents(db, ROUTES_TABLE, customerId, { upTo: Number.MAX_SAFE_INTEGER });
   const rows = await db.query<EventSummaryRow>(
-    `SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN ${ROUTES_TABLE} r ON r.event_id = e.id
+    `SELECT ${SUMMARY_COLUMNS} FROM stripe_events e LEFT JOIN ${ROUTES_TABLE} r ON r.event_id = e.id ${OUTCOME_JOIN}
       WHERE e.id = ANY($1)`,
     [events.map((event) => event.id)],
   );

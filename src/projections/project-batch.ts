@@ -199,7 +199,12 @@ async function routeToCustomers(batch: Batch): Promise<void> {
     if (customerId) {
       routed.set(event.id, customerId);
     } else {
-      outcomes.set(event.id, { id: event.id, ...unroutedOutcome(event.type), customerId: null });
+      outcomes.set(event.id, {
+        id: event.id,
+        position: event.position,
+        ...unroutedOutcome(event.type),
+        customerId: null,
+      });
     }
   }
 }
@@ -227,6 +232,7 @@ async function evolveInLogOrder(batch: Batch): Promise<void> {
     states.set(customerId, evolution.state);
     batch.outcomes.set(event.id, {
       id: event.id,
+      position: event.position,
       outcome: evolution.outcome,
       reason: evolution.reason ?? null,
       customerId,
@@ -256,6 +262,7 @@ async function refoldLateCustomers(batch: Batch): Promise<void> {
       const superseded = late && unchanged && outcome === 'applied';
       batch.outcomes.set(event.id, {
         id: event.id,
+        position: event.position,
         outcome: superseded ? 'stale' : outcome,
         reason: superseded ? 'older than the state it would change' : reason,
         customerId,
@@ -282,7 +289,13 @@ async function applyProductFeatures(batch: Batch): Promise<void> {
   batch.products = next;
   await saveProducts(tx, tables, next);
   for (const event of productUpdates)
-    batch.outcomes.set(event.id, { id: event.id, outcome: 'applied', reason: null, customerId: null });
+    batch.outcomes.set(event.id, {
+      id: event.id,
+      position: event.position,
+      outcome: 'applied',
+      reason: null,
+      customerId: null,
+    });
   const holders = (await customersHoldingProducts(tx, tables, changedProducts)).filter(
     (id) => !reviewed.has(id),
   );

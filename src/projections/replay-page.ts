@@ -2,7 +2,7 @@
  * A replay's page, folded: the pure part of a rebuild. Each page holds a set of customers and all their
  * events up to the replay's head (as fold inputs, or whole payloads where the fold needs them); each
  * customer is folded once with the same core the live projector uses, and only the outcomes that differ
- * from the stored ones are kept, so a replay normally rewrites no log row.
+ * from the stored ones are kept, so a replay normally rewrites no outcome.
  */
 import { billingState, type BillingState } from '../billing/billing-state.js';
 import type { Catalog } from '../billing/catalog.js';
@@ -49,9 +49,10 @@ export function foldPage(page: Page, catalog: Catalog, products: ProductFeatures
     const fold = foldCustomer(customerId, events);
     customers.push({ state: fold.state, view: billingState(fold.state, catalog, products) });
     for (const [id, { outcome, reason }] of fold.outcomes) {
-      const before = stored.get(id);
-      if (before?.outcome !== outcome || before.reason !== reason)
-        outcomes.push({ id, outcome, reason, customerId });
+      // Every event a customer's fold decides is a row of this page.
+      const before = stored.get(id)!;
+      if (before.outcome !== outcome || before.reason !== reason)
+        outcomes.push({ id, position: Number(before.position), outcome, reason, customerId });
     }
   }
   return { customers, outcomes, refreshed };

@@ -45,8 +45,6 @@ const PAGE_COLUMNS = [
   'created',
   'position',
   'object_id',
-  'outcome',
-  'reason',
   'fold_input',
   'fold_input_version',
   'payload',
@@ -109,10 +107,11 @@ export async function readPage(db: SqlExecutor, after: string, upTo: number): Pr
   const customers = await nextCustomers(db, after);
   if (customers.length === 0) return { customers, rows: [] };
   const rows = await db.query<PageRow>(
-    `SELECT id, type, extract(epoch FROM created)::bigint AS created, position, owner, outcome, reason,
-            CASE WHEN fold_input_version = $3 AND count(*) OVER (PARTITION BY object_id, created) = 1
-                 THEN fold_input ELSE payload END AS payload,
-            fold_input_version IS DISTINCT FROM $3 AS outdated
+    `SELECT e.id, e.type, extract(epoch FROM e.created)::bigint AS created, e.position, e.owner,
+            COALESCE(o.outcome, 'pending') AS outcome, o.reason,
+            CASE WHEN e.fold_input_version = $3 AND count(*) OVER (PARTITION BY e.object_id, e.created) = 1
+                 THEN e.fold_input ELSE e.payload END AS payload,
+            e.fold_input_version IS DISTINCT FROM $3 AS outdated
        FROM (
          SELECT ${PAGE_COLUMNS.join(', ')}, customer_id AS owner FROM stripe_events
           WHERE customer_id = ANY($1::text[]) AND position <= $2
@@ -120,7 +119,7 @@ export async function readPage(db: SqlExecutor, after: string, upTo: number): Pr
          SELECT ${PAGE_COLUMNS.map((column) => `e.${column}`).join(', ')}, r.customer_id AS owner
            FROM ${NEXT.routes} r JOIN stripe_events e ON e.id = r.event_id
           WHERE r.customer_id = ANY($1::text[]) AND e.customer_id IS NULL AND e.position <= $2
-       ) e`,
+       ) e LEFT JOIN stripe_event_outcomes o ON o.position = e.position`,
     [customers, upTo, FOLD_INPUT_VERSION],
   );
   return { customers, rows };
@@ -143,17 +142,16 @@ export async function writePage(tx: SqlExecutor, page: FoldedPage): Promise<void
 export async function settleCustomerless(tx: SqlExecutor, upTo: number): Promise<number> {
   const [row] = await tx.query<{ settled: string | number }>(
     `WITH settled AS (
-       SELECT e.id, CASE WHEN e.type = ANY($2::text[]) THEN 'applied'
-                         WHEN e.type = ANY($3::text[]) THEN 'unlinked' ELSE 'ignored' END AS outcome
+       SELECT e.position, CASE WHEN e.type = ANY($2::text[]) THEN 'applied'
+                               WHEN e.type = ANY($3::text[]) THEN 'unlinked' ELSE 'ignored' END AS outcome
          FROM stripe_events e
         WHERE e.customer_id IS NULL AND e.position <= $1
           AND NOT EXISTS (SELECT 1 FROM ${NEXT.routes} r WHERE r.event_id = e.id)
-     ), decided AS (
-       SELECT id, outcome, CASE WHEN outcome = 'unlinked' THEN $4 END AS reason FROM settled
      ), written AS (
-       UPDATE stripe_events e SET outcome = d.outcome, reason = d.reason, processed_at = now()
-         FROM decided d
-        WHERE e.id = d.id AND (e.outcome IS DISTINCT FROM d.outcome OR e.reason IS DISTINCT FROM d.reason)
+       INSERT INTO stripe_event_outcomes AS o (position, outcome, reason)
+       SELECT position, outcome, CASE WHEN outcome = 'unlinked' THEN $4 END FROM settled
+       ON CONFLICT (position) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, processed_at = now()
+       WHERE (o.outcome, o.reason) IS DISTINCT FROM (EXCLUDED.outcome, EXCLUDED.reason)
      )
      SELECT count(*) AS settled FROM settled`,
     [upTo, PRODUCT_EVENT_TYPES, CUSTOMER_EVENT_TYPES, UNLINKED_REASON],
