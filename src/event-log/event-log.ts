@@ -11,7 +11,6 @@
  * follows `position` cannot skip an event that commits late.
  */
 import type { EventSource } from '../billing/event-types.js';
-import type { Outcome } from '../billing/events.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 import type { Sql, SqlExecutor } from '../database/database.js';
 
@@ -105,31 +104,6 @@ export class EventLog {
     }
     if (stored.size > 0) for (const listener of this.listeners) listener();
   }
-}
-
-export interface OutcomeUpdate {
-  id: string;
-  /** The event's log position, which keys its outcome row. */
-  position: number;
-  outcome: Outcome;
-  reason: string | null;
-  customerId: string | null;
-}
-
-/**
- * Records projection outcomes (SPEC section 3: `outcome` + `reason`) in `stripe_event_outcomes`, a narrow
- * row per event beside the append-only log (see the migration); an event without one is `pending`.
- */
-export async function recordOutcomes(tx: SqlExecutor, updates: OutcomeUpdate[]): Promise<void> {
-  if (updates.length === 0) return;
-  await tx.query(
-    // An outcome re-decided the same is left alone: no new row version for nothing.
-    `INSERT INTO stripe_event_outcomes AS o (position, outcome, reason)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
-     ON CONFLICT (position) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, processed_at = now()
-     WHERE (o.outcome, o.reason) IS DISTINCT FROM (EXCLUDED.outcome, EXCLUDED.reason)`,
-    [updates.map((u) => u.position), updates.map((u) => u.outcome), updates.map((u) => u.reason)],
-  );
 }
 
 /** SQLSTATE class 22: the row itself is bad, not the database. */

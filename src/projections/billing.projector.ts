@@ -24,7 +24,7 @@ import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
 import { CoalescedPasses } from './coalesced-passes.js';
 import { ProjectionCommitted } from './messages.js';
-import { projectBatch, recordFeed } from './project-batch.js';
+import { feedRows, projectBatch } from './project-batch.js';
 import { LIVE_TABLES, readCheckpoint, writeCheckpoint } from './projection-store.js';
 
 const BATCH_SIZE = 500;
@@ -181,8 +181,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       if (events.length === 0) return null;
       const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog);
       const head = events[events.length - 1].position;
-      await recordFeed(tx, head, events, batch);
-      await writeCheckpoint(tx, head);
+      await writeCheckpoint(tx, head, { feed: feedRows(events, batch) });
       return { events, batch, head };
     });
     if (!result) return 0;

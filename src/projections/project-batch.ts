@@ -27,7 +27,6 @@ import { isProductEventType } from '../billing/event-types.js';
 import { foldProducts, type ProductFeatures } from '../billing/products.js';
 import { routeLoggedEvent } from '../billing/routing.js';
 import type { SqlExecutor } from '../database/database.js';
-import { recordOutcomes, type OutcomeUpdate } from '../event-log/event-log.js';
 import { customerEvents, productEvents, unroutedEvents } from '../event-log/log-reads.js';
 import {
   addLinks,
@@ -35,9 +34,11 @@ import {
   loadCustomerStates,
   loadProducts,
   resolveLinks,
-  saveCustomers,
+  saveFolded,
   routeEvents,
   saveProducts,
+  type FeedRow,
+  type OutcomeUpdate,
   type Tables,
 } from './projection-store.js';
 
@@ -48,27 +49,20 @@ export interface BatchResult {
 }
 
 /**
- * Writes what a batch changed to `billing_feed` in its transaction, keyed by the batch's head position:
- * the new state of each customer (SPEC section 6, `…/state`), then the notable events it applied
- * (`…/events`), in log order. Every instance's change feed publishes these rows, in key order. A replay's
- * catch-up records only the notable events (`states: false`) of the events past the live checkpoint
- * (`after`): it pushes every state after its swap.
+ * What a batch changed, as rows of `billing_feed` (written in its transaction, keyed by the batch's head
+ * position): the new state of each customer (SPEC section 6, `…/state`), then the notable events it
+ * applied (`…/events`), in log order. Every instance's change feed publishes these rows, in key order. A
+ * replay's catch-up records only the notable events (`states: false`) of the events past the live
+ * checkpoint (`after`): it pushes every state after its swap.
  */
-export async function recordFeed(
-  tx: SqlExecutor,
-  head: number,
+export function feedRows(
   events: readonly LoggedEvent[],
   result: BatchResult,
   options: { states?: boolean; after?: number } = {},
-): Promise<void> {
+): FeedRow[] {
   const userIds = new Map(result.changed.map((state) => [state.customerId, state.userId]));
   const outcomes = new Map(result.outcomes.map((outcome) => [outcome.id, outcome]));
-  const rows: Array<{
-    kind: 'state' | 'event';
-    customerId: string;
-    userId: string | null;
-    payload: unknown;
-  }> = (options.states === false ? [] : result.changed).map((state) => ({
+  const rows: FeedRow[] = (options.states === false ? [] : result.changed).map((state) => ({
     kind: 'state',
     customerId: state.customerId,
     userId: state.userId,
@@ -87,24 +81,7 @@ export async function recordFeed(
       });
     }
   }
-  if (rows.length === 0) return;
-  await tx.query(
-    `INSERT INTO billing_feed (batch, seq, kind, customer_id, user_id, payload)
-     SELECT $1, r.seq - 1, r.kind, r.customer_id, r.user_id, r.payload
-       FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS (kind text, customer_id text, user_id text, payload jsonb))
-            WITH ORDINALITY AS r(kind, customer_id, user_id, payload, seq)`,
-    [
-      head,
-      JSON.stringify(
-        rows.map((row) => ({
-          kind: row.kind,
-          customer_id: row.customerId,
-          user_id: row.userId,
-          payload: row.payload,
-        })),
-      ),
-    ],
-  );
+  return rows;
 }
 
 /**
@@ -307,8 +284,7 @@ async function saveBatch(batch: Batch): Promise<BatchResult> {
     state,
     view: billingState(state, batch.catalog, batch.products),
   }));
-  await saveCustomers(batch.tx, batch.tables, changed);
   const updates = [...batch.outcomes.values()];
-  await recordOutcomes(batch.tx, updates);
+  await saveFolded(batch.tx, batch.tables, changed, updates);
   return { changed: changed.map(({ view }) => view), outcomes: updates };
 }

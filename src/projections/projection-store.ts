@@ -4,6 +4,7 @@
  */
 import type { BillingState } from '../billing/billing-state.js';
 import type { CustomerState } from '../billing/customer.js';
+import type { Outcome } from '../billing/events.js';
 import type { ProductFeatures } from '../billing/products.js';
 import type { SqlExecutor } from '../database/database.js';
 import { ROUTES_TABLE } from '../event-log/log-reads.js';
@@ -129,22 +130,38 @@ export async function routeEvents(
   );
 }
 
+/** A projection outcome decided for a log event (SPEC section 3: `outcome` + `reason`). */
+export interface OutcomeUpdate {
+  id: string;
+  /** The event's log position, which keys its outcome row. */
+  position: number;
+  outcome: Outcome;
+  reason: string | null;
+  customerId: string | null;
+}
+
 /**
- * Writes the customers' rows, subscriptions and entitlements in one statement (five data-modifying parts
- * over disjoint rows, so none needs to see another's effect): a statement is a round trip, and each cost
- * the projector and PostgreSQL more than its rows did (`npm run bench:profile`, BENCHMARKS.md).
+ * Writes what a fold produced in one statement (six data-modifying parts over disjoint rows, so none needs
+ * to see another's effect): the customers' rows, subscriptions and entitlements, and the events' outcomes.
+ * A statement is a round trip, and each cost the projector and PostgreSQL more than its rows did (`npm run
+ * bench:profile`, BENCHMARKS.md).
  *
  * Subscriptions and entitlements are written only where they changed: the customer's rows that are gone
  * are deleted, the others upserted unless equal. Deleting and inserting them all again cost a dead row
  * version and index entries per row per batch, even when an event changed only an email (BENCHMARKS.md,
  * soak: 342,000 dead subscription rows for 1,000 live ones in twelve minutes without autovacuum).
+ *
+ * Outcomes go to `stripe_event_outcomes`, a narrow row per event beside the append-only log (see its
+ * migration; an event without one is pending), whichever tables are written: a replay decides the live
+ * log's outcomes. One re-decided the same is left alone.
  */
-export async function saveCustomers(
+export async function saveFolded(
   tx: SqlExecutor,
   tables: Tables,
   customers: Array<{ state: CustomerState; view: BillingState }>,
+  outcomes: OutcomeUpdate[],
 ): Promise<void> {
-  if (customers.length === 0) return;
+  if (customers.length === 0 && outcomes.length === 0) return;
   const ids = customers.map(({ state }) => state.customerId);
   const subscriptions = customers.flatMap(({ view }) =>
     view.subscriptions.map((subscription) => ({ customerId: view.customerId, subscription })),
@@ -189,7 +206,12 @@ export async function saveCustomers(
      gone_entitlements AS (
        DELETE FROM ${tables.entitlements} AS e WHERE e.customer_id = ANY($2::text[]) AND NOT EXISTS (
          SELECT 1 FROM entitlements n
-          WHERE (n.customer_id, n.feature, n.source, n.source_id) = (e.customer_id, e.feature, e.source, e.source_id)))
+          WHERE (n.customer_id, n.feature, n.source, n.source_id) = (e.customer_id, e.feature, e.source, e.source_id))),
+     outcomes AS (
+       INSERT INTO stripe_event_outcomes AS o (position, outcome, reason)
+       SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[])
+       ON CONFLICT (position) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, processed_at = now()
+       WHERE (o.outcome, o.reason) IS DISTINCT FROM (EXCLUDED.outcome, EXCLUDED.reason))
      INSERT INTO ${tables.entitlements} AS e (customer_id, feature, source, source_id, until)
      SELECT * FROM entitlements
      ON CONFLICT (customer_id, feature, source, source_id) DO UPDATE SET until = EXCLUDED.until
@@ -209,6 +231,9 @@ export async function saveCustomers(
       entitlements.map(({ entitlement }) => entitlement.source),
       entitlements.map(({ entitlement }) => entitlement.sourceId),
       entitlements.map(({ entitlement }) => entitlement.until),
+      outcomes.map((u) => u.position),
+      outcomes.map((u) => u.outcome),
+      outcomes.map((u) => u.reason),
     ],
   );
 }
@@ -223,22 +248,54 @@ export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<nu
 /** Where each move of the checkpoint is announced to every instance's change feed. */
 export const PROJECTION_CHANNEL = 'paywire_projection';
 
+/** A row of `billing_feed`: a customer's new state, or a notable event it applied (project-batch.ts). */
+export interface FeedRow {
+  kind: 'state' | 'event';
+  customerId: string;
+  userId: string | null;
+  payload: unknown;
+}
+
+/** A batch's feed rows, keyed by its head position `$<batch>`, from the JSON document `$<rows>`. */
+const feedInsert = (batch: number, rows: number) =>
+  `INSERT INTO billing_feed (batch, seq, kind, customer_id, user_id, payload)
+   SELECT $${batch}, r.seq - 1, r.kind, r.customer_id, r.user_id, r.payload
+     FROM ROWS FROM (jsonb_to_recordset($${rows}::jsonb) AS (kind text, customer_id text, user_id text, payload jsonb))
+          WITH ORDINALITY AS r(kind, customer_id, user_id, payload, seq)`;
+
+const feedDocument = (rows: FeedRow[]) =>
+  JSON.stringify(
+    rows.map((row) => ({
+      kind: row.kind,
+      customer_id: row.customerId,
+      user_id: row.userId,
+      payload: row.payload,
+    })),
+  );
+
+/** Writes a batch's feed rows under its head position (a replay's catch-up, which moves no checkpoint). */
+export async function insertFeed(tx: SqlExecutor, head: number, rows: FeedRow[]): Promise<void> {
+  if (rows.length > 0) await tx.query(feedInsert(1, 2), [head, feedDocument(rows)]);
+}
+
 /**
  * Moves the checkpoint to `position` and announces it to every instance (`pg_notify` is delivered at
- * commit) as `position:generation`, in one statement. With `rebuilt` (a replay's swap) it also moves the
- * generation, which makes every change feed push all states again.
+ * commit) as `position:generation`, with the feed rows of the batch it ends (`feed`), in one statement.
+ * With `rebuilt` (a replay's swap) it also moves the generation, which makes every change feed push all
+ * states again.
  */
 export async function writeCheckpoint(
   tx: SqlExecutor,
   position: number,
-  options: { rebuilt?: boolean } = {},
+  options: { rebuilt?: boolean; feed?: FeedRow[] } = {},
 ): Promise<void> {
   await tx.query(
-    `WITH moved AS (
+    `WITH feed AS (${feedInsert(1, 3)}),
+     moved AS (
        UPDATE projector_checkpoints SET position = $1${options.rebuilt ? ', generation = generation + 1' : ''}
         WHERE name = 'billing' RETURNING position, generation)
      SELECT pg_notify($2, position || ':' || generation) FROM moved`,
-    [position, PROJECTION_CHANNEL],
+    [position, PROJECTION_CHANNEL, feedDocument(options.feed ?? [])],
   );
 }
 

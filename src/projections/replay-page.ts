@@ -10,7 +10,7 @@ import { foldCustomer, type CustomerState } from '../billing/customer.js';
 import type { LoggedEvent, Outcome } from '../billing/events.js';
 import { foldInput } from '../billing/fold-input.js';
 import type { ProductFeatures } from '../billing/products.js';
-import type { OutcomeUpdate } from '../event-log/event-log.js';
+import type { OutcomeUpdate } from './projection-store.js';
 import { toLoggedEvent, type EventRow } from '../event-log/log-reads.js';
 
 export type PageRow = EventRow & {

@@ -9,8 +9,7 @@ import { UNLINKED_REASON } from '../billing/customer.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 import type { SqlExecutor } from '../database/database.js';
 import type { FoldedPage, Page, PageRow } from './replay-page.js';
-import { recordOutcomes } from '../event-log/event-log.js';
-import { PROJECTION_TABLES, saveCustomers, tablesWithSuffix } from './projection-store.js';
+import { PROJECTION_TABLES, saveFolded, tablesWithSuffix } from './projection-store.js';
 
 export const NEXT = tablesWithSuffix('_next');
 
@@ -126,8 +125,7 @@ export async function readPage(db: SqlExecutor, after: string, upTo: number): Pr
 }
 
 export async function writePage(tx: SqlExecutor, page: FoldedPage): Promise<void> {
-  await saveCustomers(tx, NEXT, page.customers);
-  await recordOutcomes(tx, page.outcomes);
+  await saveFolded(tx, NEXT, page.customers, page.outcomes);
   if (page.refreshed.length > 0) {
     await tx.query(
       `UPDATE stripe_events e SET fold_input = r.fold_input::jsonb, fold_input_version = $3

@@ -22,8 +22,14 @@ import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { projectBatch, recordFeed } from './project-batch.js';
-import { PROJECTION_TABLES, readCheckpoint, saveProducts, writeCheckpoint } from './projection-store.js';
+import { feedRows, projectBatch } from './project-batch.js';
+import {
+  insertFeed,
+  PROJECTION_TABLES,
+  readCheckpoint,
+  saveProducts,
+  writeCheckpoint,
+} from './projection-store.js';
 import { foldPage } from './replay-page.js';
 import {
   NEXT,
@@ -282,7 +288,7 @@ export class ReplayService {
         position = events[events.length - 1].position;
         // The states are pushed whole after the swap; the notable events are for what the live projector
         // had not reached.
-        await recordFeed(tx, position, events, batch, { states: false, after: live });
+        await insertFeed(tx, position, feedRows(events, batch, { states: false, after: live }));
         rebuild.job.processed += events.length;
       }
       await swapTables(tx);
