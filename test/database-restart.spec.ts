@@ -18,7 +18,7 @@ import type { BillingState } from '../src/billing/billing-state.js';
 import { openDatabase, type Sql } from '../src/database/database.js';
 import { WEBHOOK_SECRET } from './support/app.js';
 import { foldedState } from './support/folded-state.js';
-import { readiness, settled, stateOn } from './support/instance.js';
+import { pendingEvents, readiness, settled, stateOn } from './support/instance.js';
 import { closeMqttClients, connectMqtt, mintToken, subscribe } from './support/mqtt.js';
 import { ownPostgres, ownPostgresAvailable, type OwnPostgres } from '../bench/own-postgres.js';
 import { serverProcess, type ServerProcess } from './support/server-process.js';
@@ -152,11 +152,7 @@ describeWithPostgres('PostgreSQL crashes and restarts under load', () => {
     expect(stored).toHaveLength(new Set(acknowledged).size);
     const [{ count }] = await sql.query<{ count: string }>(`SELECT count(*) FROM stripe_events`);
     expect(Number(count)).toBe(seq);
-    expect(
-      await sql.query(
-        `SELECT id FROM stripe_events e WHERE NOT EXISTS (SELECT 1 FROM stripe_event_outcomes o WHERE o.position = e.position)`,
-      ),
-    ).toEqual([]);
+    expect(await pendingEvents(sql)).toEqual([]);
     const states = await Promise.all(servers.map((server) => readiness(server.url)));
     expect(states.filter((state) => state.projector.projecting)).toHaveLength(1);
 

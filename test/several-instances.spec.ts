@@ -13,7 +13,7 @@ import { openDatabase, type Sql } from '../src/database/database.js';
 import { WEBHOOK_SECRET } from './support/app.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from './support/database.js';
 import { foldedState } from './support/folded-state.js';
-import { readiness as ready, replayToEnd, settled, stateOn } from './support/instance.js';
+import { pendingEvents, readiness as ready, replayToEnd, settled, stateOn } from './support/instance.js';
 import { closeMqttClients, connectMqtt, mintToken, subscribe } from './support/mqtt.js';
 import { serverProcess, type ServerProcess } from './support/server-process.js';
 import { sendEvent, stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
@@ -214,9 +214,7 @@ describeWithServer('three instances on one database', () => {
       [[...acknowledged]],
     );
     expect(stored).toHaveLength(acknowledged.size);
-    const pending = await sql.query(
-      `SELECT id FROM stripe_events e WHERE NOT EXISTS (SELECT 1 FROM stripe_event_outcomes o WHERE o.position = e.position)`,
-    );
+    const pending = await pendingEvents(sql);
     expect(pending).toEqual([]);
     // Applied once: each projection is the pure fold of its customer's events in the log.
     for (const customer of customers)

@@ -130,6 +130,16 @@ export async function routeEvents(
   );
 }
 
+/**
+ * The statement that records the outcomes `source` selects as (position, outcome, reason) in
+ * `stripe_event_outcomes`: the live projector's and a replay's, so both leave an outcome decided again the
+ * same alone (no new row version for nothing).
+ */
+export const recordOutcomes = (source: string) =>
+  `INSERT INTO stripe_event_outcomes AS o (position, outcome, reason) ${source}
+   ON CONFLICT (position) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, processed_at = now()
+   WHERE (o.outcome, o.reason) IS DISTINCT FROM (EXCLUDED.outcome, EXCLUDED.reason)`;
+
 /** A projection outcome decided for a log event (SPEC section 3: `outcome` + `reason`). */
 export interface OutcomeUpdate {
   id: string;
@@ -153,7 +163,7 @@ export interface OutcomeUpdate {
  *
  * Outcomes go to `stripe_event_outcomes`, a narrow row per event beside the append-only log (see its
  * migration; an event without one is pending), whichever tables are written: a replay decides the live
- * log's outcomes. One re-decided the same is left alone.
+ * log's outcomes.
  */
 export async function saveFolded(
   tx: SqlExecutor,
@@ -208,10 +218,7 @@ export async function saveFolded(
          SELECT 1 FROM entitlements n
           WHERE (n.customer_id, n.feature, n.source, n.source_id) = (e.customer_id, e.feature, e.source, e.source_id))),
      outcomes AS (
-       INSERT INTO stripe_event_outcomes AS o (position, outcome, reason)
-       SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[])
-       ON CONFLICT (position) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, processed_at = now()
-       WHERE (o.outcome, o.reason) IS DISTINCT FROM (EXCLUDED.outcome, EXCLUDED.reason))
+       ${recordOutcomes('SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[])')})
      INSERT INTO ${tables.entitlements} AS e (customer_id, feature, source, source_id, until)
      SELECT * FROM entitlements
      ON CONFLICT (customer_id, feature, source, source_id) DO UPDATE SET until = EXCLUDED.until

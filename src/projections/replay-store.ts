@@ -9,7 +9,7 @@ import { UNLINKED_REASON } from '../billing/customer.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 import type { SqlExecutor } from '../database/database.js';
 import type { FoldedPage, Page, PageRow } from './replay-page.js';
-import { PROJECTION_TABLES, saveFolded, tablesWithSuffix } from './projection-store.js';
+import { PROJECTION_TABLES, recordOutcomes, saveFolded, tablesWithSuffix } from './projection-store.js';
 
 export const NEXT = tablesWithSuffix('_next');
 
@@ -146,10 +146,7 @@ export async function settleCustomerless(tx: SqlExecutor, upTo: number): Promise
         WHERE e.customer_id IS NULL AND e.position <= $1
           AND NOT EXISTS (SELECT 1 FROM ${NEXT.routes} r WHERE r.event_id = e.id)
      ), written AS (
-       INSERT INTO stripe_event_outcomes AS o (position, outcome, reason)
-       SELECT position, outcome, CASE WHEN outcome = 'unlinked' THEN $4 END FROM settled
-       ON CONFLICT (position) DO UPDATE SET outcome = EXCLUDED.outcome, reason = EXCLUDED.reason, processed_at = now()
-       WHERE (o.outcome, o.reason) IS DISTINCT FROM (EXCLUDED.outcome, EXCLUDED.reason)
+       ${recordOutcomes(`SELECT position, outcome, CASE WHEN outcome = 'unlinked' THEN $4 END FROM settled`)}
      )
      SELECT count(*) AS settled FROM settled`,
     [upTo, PRODUCT_EVENT_TYPES, CUSTOMER_EVENT_TYPES, UNLINKED_REASON],

@@ -1,3 +1,4 @@
+import type { SqlExecutor } from '../../src/database/database.js';
 /**
  * What the tests ask a running Paywire instance over HTTP, by its base URL: its readiness, whether it has
  * projected everything stored, a customer's state through the admin API, and a whole replay run to its
@@ -51,5 +52,12 @@ export async function replayToEnd(
       },
     (job) => job.state !== 'running',
     timeoutMs,
+  );
+}
+
+/** Ids of the log's events that have no outcome yet (pending: migrations/1763900900000-EventOutcomes.ts). */
+export function pendingEvents(sql: SqlExecutor): Promise<Array<{ id: string }>> {
+  return sql.query(
+    `SELECT id FROM stripe_events e WHERE NOT EXISTS (SELECT 1 FROM stripe_event_outcomes o WHERE o.position = e.position)`,
   );
 }
