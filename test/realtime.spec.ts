@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SignJWT } from 'jose';
+import type { MqttClient } from 'mqtt';
 import { BillingBroker } from '../src/realtime/billing-broker.js';
 import { ADMIN_KEY, startApp, type RunningApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -197,6 +198,39 @@ it('refuses a WebSocket upgrade from an origin outside MQTT_ALLOWED_ORIGINS', as
   expect((await connect(grant.token, `${grant.clientId}x`)).connected).toBe(true);
 });
 
+/** Publishes `count` 64 KB notable events for `customer`, enough to fill any socket's buffers. */
+function publishBurst(customer: string, count: number): void {
+  const broker = app.app.get(BillingBroker);
+  const big = 'x'.repeat(64 * 1024);
+  for (let i = 0; i < count; i++) {
+    broker.publishEvent({
+      customerId: customer,
+      userId: null,
+      event: { id: `evt_${i}`, type: 'invoice.paid', created: '', summary: big },
+    } as never);
+  }
+}
+
+/**
+ * How many messages `client` received before it had `count` or lost its connection, whichever came first,
+ * so a dropped subscriber fails the assertion at once instead of running into the test's timeout.
+ * `onMessage` runs for each message first.
+ */
+function receiveUntil(
+  client: MqttClient,
+  count: number,
+  onMessage: (received: number) => void = () => undefined,
+) {
+  let received = 0;
+  return new Promise<{ received: number; closed: boolean }>((resolve) => {
+    client.on('message', () => {
+      onMessage(received);
+      if (++received === count) resolve({ received, closed: false });
+    });
+    client.once('close', () => resolve({ received, closed: true }));
+  });
+}
+
 it('does not let a frozen subscriber stall delivery to a fast one', async () => {
   const customer = uid('cus');
   const grant = await token({ customerId: customer });
@@ -207,27 +241,34 @@ it('does not let a frozen subscriber stall delivery to a fast one', async () => 
   const fast = await connect(grant.token, `${customer}:fast`);
   await subscribe(fast, `billing/customers/${customer}/events`);
   const count = 400;
-  let received = 0;
-  const all = new Promise<void>((resolve) =>
-    fast.on('message', () => {
-      if (++received === count) resolve();
-    }),
-  );
-  const broker = app.app.get(BillingBroker);
-  const big = 'x'.repeat(64 * 1024);
-  for (let i = 0; i < count; i++) {
-    broker.publishEvent({
-      customerId: customer,
-      userId: null,
-      event: { id: `evt_${i}`, type: 'invoice.paid', created: '', summary: big },
-    } as never);
-  }
-  await all;
-  expect(received).toBe(count);
-  // The broker dropped the frozen one (drainTimeout) instead of holding everyone back: once it reads
-  // again, it finds its connection closed.
+  const fastResult = receiveUntil(fast, count);
+  publishBurst(customer, count);
+  expect(await fastResult).toEqual({ received: count, closed: false });
+  // The broker dropped the frozen one instead of holding everyone back: once it reads again, it finds its
+  // connection closed.
   const closed = new Promise<void>((resolve) => frozen.once('close', () => resolve()));
   (frozen.stream as unknown as { resume(): void }).resume();
   await closed;
   expect(frozen.connected).toBe(false);
+  const metrics = await (await fetch(`${app.url}/metrics`)).text();
+  expect(metrics).toMatch(/^paywire_mqtt_slow_disconnects_total\{instance="[^"]+"\} [1-9]/m);
+});
+
+it("keeps a subscriber whose bytes waited only on the broker's own stalled event loop", async () => {
+  // Aedes' wall-clock drainTimeout (1 s here before) fired right after a longer stall, before Node read
+  // the socket's drain, and dropped this healthy subscriber mid-burst (a CI run hung on it).
+  const customer = uid('cus');
+  const grant = await token({ customerId: customer });
+  const subscriber = await connect(grant.token, `${customer}:healthy`);
+  await subscribe(subscriber, `billing/customers/${customer}/events`);
+  const count = 400;
+  // The subscriber runs in the broker's process, so blocking its handler stalls the broker too.
+  const result = receiveUntil(subscriber, count, (received) => {
+    if (received !== 50) return;
+    const until = Date.now() + 1500;
+    while (Date.now() < until);
+  });
+  publishBurst(customer, count);
+  expect(await result).toEqual({ received: count, closed: false });
+  expect(subscriber.connected).toBe(true);
 });

@@ -116,6 +116,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly mqttSlowDisconnects = new Counter({
+    name: 'paywire_mqtt_slow_disconnects_total',
+    help: 'MQTT subscribers dropped because their socket stopped taking bytes (a frozen or vanished client)',
+    registers: [this.registry],
+  });
+
   /** How many messages wait in the MQTT outbox; the broker points it at its publisher. */
   mqttOutboxDepth: () => number = () => 0;
 

@@ -39,6 +39,7 @@ import {
 } from './flood-guard.js';
 import { MqttTokens } from './mqtt-tokens.js';
 import { OrderedPublisher } from './ordered-publisher.js';
+import { SlowSubscriberGuard } from './slow-subscribers.js';
 import { retainedStatesFrom } from './retained-states.js';
 import {
   customerEventsTopic,
@@ -52,10 +53,13 @@ import {
 
 /**
  * Aedes waits for a subscriber's socket to drain before moving on, so a frozen subscriber would hold every
- * delivery back; after this long it is dropped instead. State messages are small, so a live browser
- * drains far sooner.
+ * delivery back. SlowSubscriberGuard drops one whose socket has not drained through this many checks in a
+ * row (about a second); state messages are small, so a live browser drains far sooner.
  */
-const DRAIN_TIMEOUT_MS = 1000;
+const SLOW_CHECK_INTERVAL_MS = 250;
+const SLOW_CHECK_STRIKES = 4;
+/** Aedes' own wall-clock drop, kept only as a backstop behind SlowSubscriberGuard (see there). */
+const DRAIN_TIMEOUT_MS = 30_000;
 /**
  * A connection that has not sent its whole CONNECT after this long is closed. A client sends it as soon
  * as the socket opens, so 10 s is ample even on a poor mobile link; Aedes' default (30 s) let a cut-short
@@ -80,6 +84,14 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
   private readonly tokens: MqttTokens;
   private publisher: OrderedPublisher | undefined;
   private readonly connects = new FixedWindow(CONNECTS_PER_WINDOW, FLOOD_WINDOW_MS);
+  private readonly slowSubscribers = new SlowSubscriberGuard(
+    SLOW_CHECK_INTERVAL_MS,
+    SLOW_CHECK_STRIKES,
+    (client) => {
+      this.metrics.mqttSlowDisconnects.inc();
+      client.close();
+    },
+  );
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -130,12 +142,16 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
         done(client ? new Error('clients may not publish') : null);
       },
     });
-    broker.on('client', () => this.metrics.mqttClients.inc());
+    broker.on('client', (client) => {
+      this.metrics.mqttClients.inc();
+      this.slowSubscribers.watch(client);
+    });
     broker.on('clientDisconnect', (client) => {
       this.metrics.mqttClients.dec();
       clearTimeout((client as GrantedClient).expiryTimer);
     });
     this.broker = broker;
+    this.slowSubscribers.start();
     this.publisher = new OrderedPublisher(broker, 'billing/#', (message, error) => {
       if (error)
         this.logger.warn({ topic: message.topic, err: { message: error.message } }, 'publish failed');
@@ -203,6 +219,7 @@ export class BillingBroker implements OnApplicationBootstrap, BeforeApplicationS
     // What the projector publishes from here on goes nowhere, rather than to a closing broker.
     this.publisher?.clear();
     this.publisher = undefined;
+    this.slowSubscribers.stop();
     for (const ws of this.webSockets?.clients ?? []) ws.close(1001, 'server shutting down');
     await new Promise<void>((resolve) => (this.broker ? this.broker.close(() => resolve()) : resolve()));
     this.webSockets?.close();
