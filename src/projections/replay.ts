@@ -144,6 +144,17 @@ export class ReplayService {
         return 'failed' as const;
       })
       .then(async (state) => {
+        // Before the job is recorded as ended, so whoever reads it ended finds nothing left behind (a test
+        // that read the row and then the tables saw the `_next` tables still there, now and then).
+        if (state === 'canceled')
+          await this.sql
+            .transaction(dropNextTables)
+            .catch((error: unknown) =>
+              this.logger.error(
+                { jobId: job.jobId, err: { message: (error as Error).message } },
+                "could not drop the canceled replay's tables",
+              ),
+            );
         job.state = state;
         job.finishedAt = new Date().toISOString();
         await this.sql
@@ -157,7 +168,6 @@ export class ReplayService {
               'could not record the replay',
             ),
           );
-        if (state === 'canceled') await this.sql.transaction(dropNextTables).catch(() => undefined);
         this.current = null;
         this.metrics.replayRunning.set(0);
         return job;
