@@ -13,7 +13,7 @@ import { SQL, type Sql } from '../database/database.js';
 import { EventLog } from '../event-log/event-log.js';
 import { eventToAppend } from '../ingest/stripe-webhook.js';
 import { CATALOG } from '../projections/catalog.provider.js';
-import { LIVE_TABLES, loadCustomerStates, loadProducts } from '../projections/projection-store.js';
+import { LIVE_TABLES, loadStatesAndProducts } from '../projections/projection-store.js';
 import { STRIPE } from '../stripe-api/stripe-api.js';
 import {
   compareStates,
@@ -77,8 +77,9 @@ export class ReconcileService {
     repair: boolean,
   ): Promise<{ drifted: Drift[]; repaired: boolean }> {
     const view = await fetchCustomerView(stripe, customerId);
-    const projected = (await loadCustomerStates(this.sql, LIVE_TABLES, [customerId])).get(customerId);
-    const products = await loadProducts(this.sql, LIVE_TABLES);
+    const loaded = await loadStatesAndProducts(this.sql, LIVE_TABLES, [customerId]);
+    const projected = loaded.states.get(customerId);
+    const products = loaded.products;
     const state = projected ?? emptyCustomer(customerId);
     const ours = billingState(state, this.catalog, products);
     if (!view) {

@@ -32,7 +32,7 @@ import {
   addLinks,
   customersHoldingProducts,
   loadCustomerStates,
-  loadProducts,
+  loadStatesAndProducts,
   resolveLinks,
   saveFolded,
   routeEvents,
@@ -194,8 +194,9 @@ async function routeToCustomers(batch: Batch): Promise<void> {
 async function evolveInLogOrder(batch: Batch): Promise<void> {
   const { states, refold, lateEvents } = batch;
   const customerIds = [...new Set(batch.routed.values())];
-  for (const [id, state] of await loadCustomerStates(batch.tx, batch.tables, customerIds))
-    states.set(id, state);
+  const loaded = await loadStatesAndProducts(batch.tx, batch.tables, customerIds);
+  for (const [id, state] of loaded.states) states.set(id, state);
+  batch.products = loaded.products;
   for (const event of batch.events) {
     const customerId = batch.routed.get(event.id);
     if (!customerId) continue;
@@ -259,7 +260,6 @@ async function refoldLateCustomers(batch: Batch): Promise<void> {
 async function applyProductFeatures(batch: Batch): Promise<void> {
   const { tx, tables, states } = batch;
   const productUpdates = batch.events.filter((event) => isProductEventType(event.type));
-  batch.products = await loadProducts(tx, tables);
   if (productUpdates.length === 0) return;
   const reviewed = new Set(states.keys());
   const previous = batch.products;

@@ -54,11 +54,32 @@ export async function loadCustomerStates(
   return new Map(rows.map((row) => [row.customer_id, row.state]));
 }
 
-export async function loadProducts(tx: SqlExecutor, tables: Tables): Promise<ProductFeatures> {
-  const rows = await tx.query<{ product_id: string; features: string[] }>(
-    `SELECT product_id, features FROM ${tables.products}`,
+/**
+ * The stored states of `ids` and every product's features, in one round trip: a projected batch needs both
+ * before it can fold, and reading them apart cost a statement per batch (`npm run bench:profile`).
+ */
+export async function loadStatesAndProducts(
+  tx: SqlExecutor,
+  tables: Tables,
+  ids: string[],
+): Promise<{ states: Map<string, CustomerState>; products: ProductFeatures }> {
+  const rows = await tx.query<
+    | { customer_id: string; product_id: null; value: CustomerState }
+    | { customer_id: null; product_id: string; value: string[] }
+  >(
+    `SELECT customer_id, NULL AS product_id, state AS value FROM ${tables.customers}
+      WHERE customer_id = ANY($1::text[])
+     UNION ALL
+     SELECT NULL, product_id, to_jsonb(features) FROM ${tables.products}`,
+    [ids],
   );
-  return Object.fromEntries(rows.map((row) => [row.product_id, row.features]));
+  const states = new Map<string, CustomerState>();
+  const products: ProductFeatures = {};
+  for (const row of rows) {
+    if (row.customer_id !== null) states.set(row.customer_id, row.value);
+    else products[row.product_id] = row.value;
+  }
+  return { states, products };
 }
 
 export async function saveProducts(
