@@ -61,17 +61,20 @@ export async function readEventsAfter(
 
 /**
  * The live projector's read, in one round trip: locks the checkpoint row (which serialises batches, and a
- * replay's swap, across instances) and reads up to `limit` events after it.
+ * replay's swap, across instances) and reads up to `limit` events after it, with the checkpoint they follow.
  */
-export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number): Promise<LoggedEvent[]> {
-  const rows = await tx.query<EventRow>(
-    `SELECT e.* FROM (SELECT position FROM projector_checkpoints WHERE name = 'billing' FOR UPDATE) c
+export async function lockCheckpointAndReadAfter(
+  tx: SqlExecutor,
+  limit: number,
+): Promise<{ checkpoint: number; events: LoggedEvent[] }> {
+  const rows = await tx.query<EventRow & { checkpoint: string | number }>(
+    `SELECT c.position AS checkpoint, e.* FROM (SELECT position FROM projector_checkpoints WHERE name = 'billing' FOR UPDATE) c
        CROSS JOIN LATERAL (
          SELECT ${FOLD_COLUMNS}, (extract(epoch FROM received_at) * 1000)::bigint AS received_at
            FROM stripe_events WHERE position > c.position ORDER BY position LIMIT $1) e`,
     [limit],
   );
-  return rows.map(toLoggedEvent);
+  return { checkpoint: Number(rows[0]?.checkpoint ?? 0), events: rows.map(toLoggedEvent) };
 }
 
 export function toLoggedEvent(row: EventRow): LoggedEvent {

@@ -177,15 +177,16 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
 
   private async projectOneBatch(): Promise<number> {
     const result = await this.sql.transaction(async (tx) => {
-      const events = await lockCheckpointAndReadAfter(tx, BATCH_SIZE);
+      const { checkpoint, events } = await lockCheckpointAndReadAfter(tx, BATCH_SIZE);
       if (events.length === 0) return null;
       const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog);
       const head = events[events.length - 1].position;
-      await writeCheckpoint(tx, head, { feed: feedRows(events, batch) });
-      return { events, batch, head };
+      const feed = feedRows(events, batch);
+      const { generation } = await writeCheckpoint(tx, head, { feed });
+      return { events, batch, head, committed: new ProjectionCommitted(head, checkpoint, generation, feed) };
     });
     if (!result) return 0;
-    this.eventBus.publish(new ProjectionCommitted(result.head));
+    this.eventBus.publish(result.committed);
     const committedAt = Date.now();
     const types = new Map(result.events.map((event) => [event.id, event.type]));
     for (const event of result.events) {

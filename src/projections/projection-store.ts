@@ -316,15 +316,16 @@ export async function writeCheckpoint(
   tx: SqlExecutor,
   position: number,
   options: { rebuilt?: boolean; feed?: FeedRow[] } = {},
-): Promise<void> {
-  await tx.query(
+): Promise<{ generation: number }> {
+  const [moved] = await tx.query<{ generation: string | number }>(
     `WITH feed AS (${feedInsert(1, 3)}),
      moved AS (
        UPDATE projector_checkpoints SET position = $1${options.rebuilt ? ', generation = generation + 1' : ''}
         WHERE name = 'billing' RETURNING position, generation)
-     SELECT pg_notify($2, position || ':' || generation) FROM moved`,
+     SELECT pg_notify($2, position || ':' || generation), generation FROM moved`,
     [position, PROJECTION_CHANNEL, feedDocument(options.feed ?? [])],
   );
+  return { generation: Number(moved.generation) };
 }
 
 /** A checkpoint announcement's `position:generation`, or null for anything else. */
