@@ -12,7 +12,7 @@
  * BENCH_PROJECTOR=off measures ingest alone; BENCH_PROFILE=off skips the CPU profiles; BENCH_PROFILE_OUT=folder keeps each profile as `paywire-<senders>.cpuprofile` (Chrome DevTools opens it).
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './free-port.js';
@@ -278,15 +278,15 @@ for (const concurrency of LEVELS) {
   }
   const tutorialProfile = (await measure(tutorial.url, tutorial.child.pid!, concurrency, true)).cpu!;
   const paywireProfile = (await measure(paywireUrl, paywire.child.pid!, concurrency, true)).cpu!;
-  if (process.env.BENCH_PROFILE_OUT)
+  const out = process.env.BENCH_PROFILE_OUT;
+  if (out) {
+    mkdirSync(out, { recursive: true });
     for (const [name, profile] of [
       ['tutorial', tutorialProfile],
       ['paywire', paywireProfile],
     ] as const)
-      writeFileSync(
-        join(process.env.BENCH_PROFILE_OUT, `${name}-${concurrency}.cpuprofile`),
-        JSON.stringify(profile),
-      );
+      writeFileSync(join(out, `${name}-${concurrency}.cpuprofile`), JSON.stringify(profile));
+  }
   const ours = summariseProfile(paywireProfile, COUNT);
   const theirs = summariseProfile(tutorialProfile, COUNT);
   const areas = [...new Set([...ours.areas.keys(), ...theirs.areas.keys()])]

@@ -24,8 +24,8 @@ import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
 import { CoalescedPasses } from './coalesced-passes.js';
 import { ProjectionCommitted } from './messages.js';
-import { feedRows, projectBatch } from './project-batch.js';
-import { LIVE_TABLES, readCheckpoint, writeCheckpoint } from './projection-store.js';
+import { projectBatch } from './project-batch.js';
+import { LIVE_TABLES, readCheckpoint } from './projection-store.js';
 
 const BATCH_SIZE = 500;
 const SAFETY_INTERVAL_MS = 1000;
@@ -179,11 +179,14 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
     const result = await this.sql.transaction(async (tx) => {
       const { checkpoint, events } = await lockCheckpointAndReadAfter(tx, BATCH_SIZE);
       if (events.length === 0) return null;
-      const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog);
+      const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog, { moveCheckpoint: true });
       const head = events[events.length - 1].position;
-      const feed = feedRows(events, batch);
-      const { generation } = await writeCheckpoint(tx, head, { feed });
-      return { events, batch, head, committed: new ProjectionCommitted(head, checkpoint, generation, feed) };
+      return {
+        events,
+        batch,
+        head,
+        committed: new ProjectionCommitted(head, checkpoint, batch.generation, batch.feed),
+      };
     });
     if (!result) return 0;
     this.eventBus.publish(result.committed);

@@ -48,6 +48,13 @@ export interface BatchResult {
   outcomes: OutcomeUpdate[];
 }
 
+/** A live batch's result: it also moved the checkpoint to its head, with these feed rows. */
+export interface CommittedBatch extends BatchResult {
+  feed: FeedRow[];
+  /** The replay generation the checkpoint was in. */
+  generation: number;
+}
+
 /**
  * What a batch changed, as rows of `billing_feed` (written in its transaction, keyed by the batch's head
  * position): the new state of each customer (SPEC section 6, `…/state`), then the notable events it
@@ -125,7 +132,22 @@ export async function projectBatch(
   tables: Tables,
   events: readonly LoggedEvent[],
   catalog: Catalog,
-): Promise<BatchResult> {
+): Promise<BatchResult>;
+/** The live projector's batch, which ends by moving the checkpoint in the statement that writes the fold. */
+export async function projectBatch(
+  tx: SqlExecutor,
+  tables: Tables,
+  events: readonly LoggedEvent[],
+  catalog: Catalog,
+  options: { moveCheckpoint: true },
+): Promise<CommittedBatch>;
+export async function projectBatch(
+  tx: SqlExecutor,
+  tables: Tables,
+  events: readonly LoggedEvent[],
+  catalog: Catalog,
+  options: { moveCheckpoint?: boolean } = {},
+): Promise<BatchResult | CommittedBatch> {
   if (events.length === 0) return { changed: [], outcomes: [] };
   const batch: Batch = {
     tx,
@@ -142,7 +164,7 @@ export async function projectBatch(
     outcomes: new Map(),
   };
   for (const step of BATCH_STEPS) await step(batch);
-  return saveBatch(batch);
+  return saveBatch(batch, options.moveCheckpoint ?? false);
 }
 
 /**
@@ -283,12 +305,20 @@ async function applyProductFeatures(batch: Batch): Promise<void> {
   for (const [id, state] of await loadCustomerStates(tx, tables, holders)) states.set(id, state);
 }
 
-async function saveBatch(batch: Batch): Promise<BatchResult> {
+async function saveBatch(batch: Batch, moveCheckpoint: boolean): Promise<BatchResult | CommittedBatch> {
   const changed = [...batch.states.values()].map((state) => ({
     state,
     view: billingState(state, batch.catalog, batch.products),
   }));
-  const updates = [...batch.outcomes.values()];
-  await saveFolded(batch.tx, batch.tables, changed, updates);
-  return { changed: changed.map(({ view }) => view), outcomes: updates };
+  const result = { changed: changed.map(({ view }) => view), outcomes: [...batch.outcomes.values()] };
+  if (!moveCheckpoint) {
+    await saveFolded(batch.tx, batch.tables, changed, result.outcomes);
+    return result;
+  }
+  const feed = feedRows(batch.events, result);
+  const { generation } = await saveFolded(batch.tx, batch.tables, changed, result.outcomes, {
+    position: batch.upTo,
+    feed,
+  });
+  return { ...result, feed, generation };
 }

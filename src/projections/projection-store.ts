@@ -185,14 +185,32 @@ export interface OutcomeUpdate {
  * Outcomes go to `stripe_event_outcomes`, a narrow row per event beside the append-only log (see its
  * migration; an event without one is pending), whichever tables are written: a replay decides the live
  * log's outcomes.
+ *
+ * With `checkpoint` (the live projector's batch) the same statement writes the batch's feed rows, moves
+ * the checkpoint to its head and announces it, and returns the generation: one round trip fewer between a
+ * webhook and its push.
  */
 export async function saveFolded(
   tx: SqlExecutor,
   tables: Tables,
   customers: Array<{ state: CustomerState; view: BillingState }>,
   outcomes: OutcomeUpdate[],
-): Promise<void> {
-  if (customers.length === 0 && outcomes.length === 0) return;
+): Promise<void>;
+export async function saveFolded(
+  tx: SqlExecutor,
+  tables: Tables,
+  customers: Array<{ state: CustomerState; view: BillingState }>,
+  outcomes: OutcomeUpdate[],
+  checkpoint: CheckpointMove,
+): Promise<{ generation: number }>;
+export async function saveFolded(
+  tx: SqlExecutor,
+  tables: Tables,
+  customers: Array<{ state: CustomerState; view: BillingState }>,
+  outcomes: OutcomeUpdate[],
+  checkpoint?: CheckpointMove,
+): Promise<{ generation: number } | void> {
+  if (!checkpoint && customers.length === 0 && outcomes.length === 0) return;
   const ids = customers.map(({ state }) => state.customerId);
   const subscriptions = customers.flatMap(({ view }) =>
     view.subscriptions.map((subscription) => ({ customerId: view.customerId, subscription })),
@@ -212,7 +230,11 @@ export async function saveFolded(
   const entitlements = [...byKey.values()];
   // Rows travel as JSON documents: arrays of JSON texts would be escaped by pg and unescaped by
   // PostgreSQL element by element, which cost more than the JSON itself.
-  await tx.query(
+  const entitle = `INSERT INTO ${tables.entitlements} AS e (customer_id, feature, source, source_id, until)
+     SELECT * FROM entitlements
+     ON CONFLICT (customer_id, feature, source, source_id) DO UPDATE SET until = EXCLUDED.until
+     WHERE e.until IS DISTINCT FROM EXCLUDED.until`;
+  const rows = await tx.query<{ generation: string | number }>(
     `WITH customers AS (
        INSERT INTO ${tables.customers} (customer_id, user_id, email, deleted, state, view, version, updated_at)
        SELECT c.id, c.state->>'userId', c.state->>'email', (c.state->>'deleted')::boolean, c.state, c.view,
@@ -240,10 +262,7 @@ export async function saveFolded(
           WHERE (n.customer_id, n.feature, n.source, n.source_id) = (e.customer_id, e.feature, e.source, e.source_id))),
      outcomes AS (
        ${recordOutcomes('SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[])')})
-     INSERT INTO ${tables.entitlements} AS e (customer_id, feature, source, source_id, until)
-     SELECT * FROM entitlements
-     ON CONFLICT (customer_id, feature, source, source_id) DO UPDATE SET until = EXCLUDED.until
-     WHERE e.until IS DISTINCT FROM EXCLUDED.until`,
+     ${checkpoint ? `, entitled AS (${entitle}), feed AS (${feedInsert(13, 14)}), ${moveCheckpoint(13, 15)}` : entitle}`,
     [
       JSON.stringify(customers.map(({ state, view }) => ({ id: state.customerId, state, view }))),
       ids,
@@ -262,8 +281,10 @@ export async function saveFolded(
       outcomes.map((u) => u.position),
       outcomes.map((u) => u.outcome),
       outcomes.map((u) => u.reason),
+      ...(checkpoint ? [checkpoint.position, feedDocument(checkpoint.feed), PROJECTION_CHANNEL] : []),
     ],
   );
+  if (checkpoint) return { generation: Number(rows[0].generation) };
 }
 
 export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<number> {
@@ -282,6 +303,12 @@ export interface FeedRow {
   customerId: string;
   userId: string | null;
   payload: unknown;
+}
+
+/** A live batch's end: the checkpoint moves to its head, and its feed rows are keyed by it. */
+export interface CheckpointMove {
+  position: number;
+  feed: FeedRow[];
 }
 
 /** A batch's feed rows, keyed by its head position `$<batch>`, from the JSON document `$<rows>`. */
@@ -307,25 +334,24 @@ export async function insertFeed(tx: SqlExecutor, head: number, rows: FeedRow[])
 }
 
 /**
- * Moves the checkpoint to `position` and announces it to every instance (`pg_notify` is delivered at
- * commit) as `position:generation`, with the feed rows of the batch it ends (`feed`), in one statement.
- * With `rebuilt` (a replay's swap) it also moves the generation, which makes every change feed push all
+ * The end of a statement that moves the checkpoint to `$<position>` and announces it to every instance
+ * (`pg_notify` is delivered at commit) as `position:generation` on the channel `$<channel>`, and returns the
+ * generation. `rebuilt` (a replay's swap) also moves the generation, which makes every change feed push all
  * states again.
  */
+const moveCheckpoint = (position: number, channel: number, rebuilt = false) =>
+  `moved AS (
+     UPDATE projector_checkpoints SET position = $${position}${rebuilt ? ', generation = generation + 1' : ''}
+      WHERE name = 'billing' RETURNING position, generation)
+   SELECT pg_notify($${channel}, position || ':' || generation), generation FROM moved`;
+
+/** Moves the checkpoint to `position` without writes of a batch (a replay's swap, with `rebuilt`). */
 export async function writeCheckpoint(
   tx: SqlExecutor,
   position: number,
-  options: { rebuilt?: boolean; feed?: FeedRow[] } = {},
-): Promise<{ generation: number }> {
-  const [moved] = await tx.query<{ generation: string | number }>(
-    `WITH feed AS (${feedInsert(1, 3)}),
-     moved AS (
-       UPDATE projector_checkpoints SET position = $1${options.rebuilt ? ', generation = generation + 1' : ''}
-        WHERE name = 'billing' RETURNING position, generation)
-     SELECT pg_notify($2, position || ':' || generation), generation FROM moved`,
-    [position, PROJECTION_CHANNEL, feedDocument(options.feed ?? [])],
-  );
-  return { generation: Number(moved.generation) };
+  options: { rebuilt?: boolean } = {},
+): Promise<void> {
+  await tx.query(`WITH ${moveCheckpoint(1, 2, options.rebuilt)}`, [position, PROJECTION_CHANNEL]);
 }
 
 /** A checkpoint announcement's `position:generation`, or null for anything else. */
