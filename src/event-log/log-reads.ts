@@ -95,45 +95,23 @@ export async function customerEvents(
   customerId: string,
   bound: { upTo: number } | { asOf: number },
 ): Promise<LoggedEvent[]> {
-  return (await eventsOfCustomers(tx, routes, [customerId], bound)).get(customerId) ?? [];
-}
-
-/**
- * Each named customer's events, as `customerEvents` reads them, in one round trip: the projector re-folds
- * every customer of a batch that got a late or same-second event, and one query per customer was half a
- * statement per event at 16 senders (`npm run bench:profile`).
- */
-export async function eventsOfCustomers(
-  tx: SqlExecutor,
-  routes: string,
-  customerIds: readonly string[],
-  bound: { upTo: number } | { asOf: number },
-): Promise<Map<string, LoggedEvent[]>> {
-  const limit = 'upTo' in bound ? `s.position <= $2` : `s.created <= to_timestamp($2)`;
-  const columns = `s.id, s.type, s.created, s.position, s.payload, s.fold_input, s.fold_input_version, s.object_id`;
+  const limit = 'upTo' in bound ? `position <= $2` : `created <= to_timestamp($2)`;
+  const columns = `id, type, created, position, payload, fold_input, fold_input_version, object_id`;
   // Two index lookups joined by UNION ALL: an OR across the two would make PostgreSQL scan the log. Each
   // event is read as its fold input unless another event of its object shares its second (as a replay
   // reads a page, replay-store.ts).
-  const rows = await tx.query<EventRow & { customer: string }>(
-    `SELECT customer, id, type, extract(epoch FROM created)::bigint AS created, position,
-            CASE WHEN fold_input_version = $3
-                      AND count(*) OVER (PARTITION BY customer, object_id, created) = 1
+  const rows = await tx.query<EventRow>(
+    `SELECT id, type, extract(epoch FROM created)::bigint AS created, position,
+            CASE WHEN fold_input_version = $3 AND count(*) OVER (PARTITION BY object_id, created) = 1
                  THEN fold_input ELSE payload END AS payload
-       FROM (SELECT s.customer_id AS customer, ${columns} FROM stripe_events s
-              WHERE s.customer_id = ANY($1::text[]) AND ${limit}
+       FROM (SELECT ${columns} FROM stripe_events WHERE customer_id = $1 AND ${limit}
              UNION ALL
-             SELECT r.customer_id AS customer, ${columns} FROM ${routes} r JOIN stripe_events s ON s.id = r.event_id
-              WHERE r.customer_id = ANY($1::text[]) AND s.customer_id IS NULL AND ${limit}) e
-      ORDER BY customer, position`,
-    [customerIds, 'upTo' in bound ? bound.upTo : bound.asOf, FOLD_INPUT_VERSION],
+             SELECT ${columns} FROM stripe_events
+              WHERE id IN (SELECT event_id FROM ${routes} WHERE customer_id = $1) AND customer_id IS NULL AND ${limit}) e
+      ORDER BY position`,
+    [customerId, 'upTo' in bound ? bound.upTo : bound.asOf, FOLD_INPUT_VERSION],
   );
-  const events = new Map<string, LoggedEvent[]>();
-  for (const row of rows) {
-    const list = events.get(row.customer);
-    if (list) list.push(toLoggedEvent(row));
-    else events.set(row.customer, [toLoggedEvent(row)]);
-  }
-  return events;
+  return rows.map(toLoggedEvent);
 }
 
 export async function productEvents(
