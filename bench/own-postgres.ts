@@ -5,7 +5,7 @@
  * shared server on 5432 must not suffer; the soak runs on it because that server is set up for tests
  * (autovacuum off). As root the cluster runs as the `postgres` user: PostgreSQL refuses to run as root.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { userInfo, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,11 +63,20 @@ export async function ownPostgres(settings: Record<string, string> = {}): Promis
     ...Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`),
   ].join(' ');
   const pgCtl = (args: string[]) => as('pg_ctl', ['-D', data, '-w', '-t', '60', ...args]);
+  // A run that dies of an uncaught error must not leave its cluster running (a crashed bench:profile did):
+  // it is stopped when the process exits, synchronously, as an 'exit' listener must.
+  const stopAtExit = () => {
+    const stop = [join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'];
+    spawnSync(asRoot ? 'runuser' : stop[0], asRoot ? ['-u', 'postgres', '--', ...stop] : stop.slice(1));
+    rmSync(folder, { recursive: true, force: true });
+  };
+  process.once('exit', stopAtExit);
   const cluster: OwnPostgres = {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     start: async () => void (await pgCtl(['-o', options, '-l', join(folder, 'log'), 'start'])),
     crash: async () => void (await pgCtl(['-m', 'immediate', 'stop'])),
     destroy: async () => {
+      process.off('exit', stopAtExit);
       await pgCtl(['-m', 'immediate', 'stop']).catch(() => undefined);
       rmSync(folder, { recursive: true, force: true });
     },
