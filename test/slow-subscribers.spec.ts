@@ -41,7 +41,11 @@ async function fill(socket: Socket): Promise<void> {
   expect(socket.writableNeedDrain).toBe(true);
 }
 
-function guardWithClock() {
+/**
+ * A guard with the test's clock, watching a subscriber whose peer has stopped reading and whose socket is
+ * full; `check(after)` moves the clock by `after` (one interval by default) and checks.
+ */
+async function stuckSubscriber() {
   let now = 0;
   const dropped: Client[] = [];
   const guard = new SlowSubscriberGuard(
@@ -54,15 +58,15 @@ function guardWithClock() {
     now += after;
     guard.check();
   };
-  return { guard, dropped, check };
+  const { server, peer } = await connectionWithPausedPeer();
+  const client = { conn: server } as unknown as Client;
+  guard.watch(client);
+  await fill(server);
+  return { guard, dropped, check, server, peer, client };
 }
 
 it('drops a subscriber whose socket has not drained through four on-time checks, not sooner', async () => {
-  const { server } = await connectionWithPausedPeer();
-  const client = { conn: server } as unknown as Client;
-  const { guard, dropped, check } = guardWithClock();
-  guard.watch(client);
-  await fill(server);
+  const { dropped, check, client } = await stuckSubscriber();
   for (let i = 0; i < 3; i++) check();
   expect(dropped).toEqual([]);
   check();
@@ -72,11 +76,7 @@ it('drops a subscriber whose socket has not drained through four on-time checks,
 });
 
 it('does not count a check that came late, when the broker itself stood still', async () => {
-  const { server } = await connectionWithPausedPeer();
-  const client = { conn: server } as unknown as Client;
-  const { guard, dropped, check } = guardWithClock();
-  guard.watch(client);
-  await fill(server);
+  const { dropped, check, client } = await stuckSubscriber();
   check();
   check();
   check();
@@ -90,11 +90,7 @@ it('does not count a check that came late, when the broker itself stood still', 
 });
 
 it('starts over for a subscriber whose socket drained between checks', async () => {
-  const { server, peer } = await connectionWithPausedPeer();
-  const client = { conn: server } as unknown as Client;
-  const { guard, dropped, check } = guardWithClock();
-  guard.watch(client);
-  await fill(server);
+  const { dropped, check, client, server, peer } = await stuckSubscriber();
   check();
   check();
   check();
@@ -109,20 +105,17 @@ it('starts over for a subscriber whose socket drained between checks', async () 
   expect(dropped).toEqual([client]);
 });
 
-it('leaves a subscriber with nothing waiting alone, and forgets one whose connection closed', async () => {
-  const { server } = await connectionWithPausedPeer();
-  const idle = { conn: server } as unknown as Client;
-  const { guard, dropped, check } = guardWithClock();
-  guard.watch(idle);
+it('forgets a subscriber whose connection closed, and leaves one with nothing waiting alone', async () => {
+  const { guard, dropped, check, server } = await stuckSubscriber();
+  expect(guard.watching).toBe(1);
+  server.destroy();
+  await once(server, 'close');
+  expect(guard.watching).toBe(0);
   for (let i = 0; i < 8; i++) check();
   expect(dropped).toEqual([]);
 
-  const stuck = await connectionWithPausedPeer();
-  const gone = { conn: stuck.server } as unknown as Client;
-  guard.watch(gone);
-  await fill(stuck.server);
-  stuck.server.destroy();
-  await once(stuck.server, 'close');
+  const { server: idleServer } = await connectionWithPausedPeer();
+  guard.watch({ conn: idleServer } as unknown as Client);
   for (let i = 0; i < 8; i++) check();
   expect(dropped).toEqual([]);
 });

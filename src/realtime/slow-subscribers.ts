@@ -32,6 +32,11 @@ export class SlowSubscriberGuard {
     this.lastCheck = now();
   }
 
+  /** How many clients are watched: every connected one, none whose connection has closed. */
+  get watching(): number {
+    return this.watched.size;
+  }
+
   /** Watches a connected client until its connection closes. */
   watch(client: Client): void {
     const watched: Watched = { strikes: 0, drained: false };
