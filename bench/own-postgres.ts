@@ -52,10 +52,10 @@ export async function ownPostgres(settings: Record<string, string> = {}): Promis
     const { stdout: gid } = await run('id', ['-g', 'postgres']);
     chownSync(folder, Number(stdout), Number(gid));
   }
-  const as = (program: string, args: string[]) =>
-    asRoot
-      ? run('runuser', ['-u', 'postgres', '--', join(bin, program), ...args])
-      : run(join(bin, program), args);
+  // As root, a program runs as the `postgres` user.
+  const invocation = (program: string, args: string[]): [string, string[]] =>
+    asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, program), ...args]] : [join(bin, program), args];
+  const as = (program: string, args: string[]) => run(...invocation(program, args));
   await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
   const options = [
@@ -66,8 +66,7 @@ export async function ownPostgres(settings: Record<string, string> = {}): Promis
   // A run that dies of an uncaught error must not leave its cluster running (a crashed bench:profile did):
   // it is stopped when the process exits, synchronously, as an 'exit' listener must.
   const stopAtExit = () => {
-    const stop = [join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'];
-    spawnSync(asRoot ? 'runuser' : stop[0], asRoot ? ['-u', 'postgres', '--', ...stop] : stop.slice(1));
+    spawnSync(...invocation('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']));
     rmSync(folder, { recursive: true, force: true });
   };
   process.once('exit', stopAtExit);

@@ -229,8 +229,8 @@ export async function openDatabase(target: DatabaseTarget, poolSize = 16): Promi
   if (target.url) {
     // Named statements (`prepared`) are meant to be planned once per connection, but PostgreSQL's default
     // plan cache mode kept re-planning those filtering by `= ANY($1)`: their custom plans for a short array
-    // always looked cheaper than the generic one, which is the same plan (0.27 ms of planning per call of
-    // the projector's history read at one sender, `npm run bench:profile`). The application's queries are a
+    // always looked cheaper than the generic one, which is the same plan (the projector's read of a batch's
+    // states and products planned on every call, `npm run bench:profile`). The application's queries are a
     // fixed set of index lookups whose plans do not depend on the values. An `options` parameter in the
     // URL replaces this one.
     const pool = new pg.Pool({

@@ -1,9 +1,8 @@
 /**
  * The messages on the @nestjs/cqrs event bus. The projector says it committed a batch, with the batch's
- * feed rows (so this instance's change feed hands them on at once, without reading them back or waiting for
- * the database's notification); the change feed says whose
- * state changed and which notable events were applied, on whichever instance projected them. The
- * realtime module listens.
+ * feed rows (so this instance's change feed hands them on at once, without reading them back or waiting
+ * for the database's notification); the change feed says whose state changed and which notable events
+ * were applied, on whichever instance projected them. The realtime module listens.
  */
 import type { BillingState } from '../billing/billing-state.js';
 import type { NotableEvent } from '../billing/notable.js';

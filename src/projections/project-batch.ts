@@ -212,6 +212,7 @@ async function routeToCustomers(batch: Batch): Promise<void> {
  * Evolves each customer's stored state by the batch's events that are newer than everything it reflects.
  * An event at or before the state's latest second marks the customer for a re-fold instead: it is late,
  * or shares a second with what is folded, where the causal rank may reorder it.
+ * The product features are read with the states, one round trip for both.
  */
 async function evolveInLogOrder(batch: Batch): Promise<void> {
   const { states, refold, lateEvents } = batch;
