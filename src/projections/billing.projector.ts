@@ -171,8 +171,13 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
     return this.passes.idle();
   }
 
+  /**
+   * Batches until one comes back short of `BATCH_SIZE`: it read everything committed before it, and an
+   * append that commits later wakes another pass. Going on until a batch came back empty cost every
+   * lone webhook a second transaction that found nothing (three round trips).
+   */
   private async drain(): Promise<void> {
-    while (!this.stopped && (await this.projectOneBatch()) > 0);
+    while (!this.stopped && (await this.projectOneBatch()) === BATCH_SIZE);
   }
 
   private async projectOneBatch(): Promise<number> {

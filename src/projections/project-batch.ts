@@ -26,7 +26,7 @@ import type { LoggedEvent } from '../billing/events.js';
 import { isProductEventType } from '../billing/event-types.js';
 import { foldProducts, type ProductFeatures } from '../billing/products.js';
 import { routeLoggedEvent } from '../billing/routing.js';
-import type { SqlExecutor } from '../database/database.js';
+import type { SqlExecutor, SqlTransaction } from '../database/database.js';
 import { customerEvents, productEvents, unroutedEvents } from '../event-log/log-reads.js';
 import {
   addLinks,
@@ -133,9 +133,12 @@ export async function projectBatch(
   events: readonly LoggedEvent[],
   catalog: Catalog,
 ): Promise<BatchResult>;
-/** The live projector's batch, which ends by moving the checkpoint in the statement that writes the fold. */
+/**
+ * The live projector's batch, which ends by moving the checkpoint in the statement that writes the fold,
+ * and commits with it.
+ */
 export async function projectBatch(
-  tx: SqlExecutor,
+  tx: SqlTransaction,
   tables: Tables,
   events: readonly LoggedEvent[],
   catalog: Catalog,
@@ -164,7 +167,7 @@ export async function projectBatch(
     outcomes: new Map(),
   };
   for (const step of BATCH_STEPS) await step(batch);
-  return saveBatch(batch, options.moveCheckpoint ?? false);
+  return saveBatch(batch, options.moveCheckpoint ? (tx as SqlTransaction) : null);
 }
 
 /**
@@ -307,18 +310,19 @@ async function applyProductFeatures(batch: Batch): Promise<void> {
   for (const [id, state] of await loadCustomerStates(tx, tables, holders)) states.set(id, state);
 }
 
-async function saveBatch(batch: Batch, moveCheckpoint: boolean): Promise<BatchResult | CommittedBatch> {
+/** Writes the batch; with `live`, the live batch's transaction, also moves the checkpoint and commits. */
+async function saveBatch(batch: Batch, live: SqlTransaction | null): Promise<BatchResult | CommittedBatch> {
   const changed = [...batch.states.values()].map((state) => ({
     state,
     view: billingState(state, batch.catalog, batch.products),
   }));
   const result = { changed: changed.map(({ view }) => view), outcomes: [...batch.outcomes.values()] };
-  if (!moveCheckpoint) {
+  if (!live) {
     await saveFolded(batch.tx, batch.tables, changed, result.outcomes);
     return result;
   }
   const feed = feedRows(batch.events, result);
-  const { generation } = await saveFolded(batch.tx, batch.tables, changed, result.outcomes, {
+  const { generation } = await saveFolded(live, batch.tables, changed, result.outcomes, {
     position: batch.upTo,
     feed,
   });
