@@ -25,7 +25,7 @@ const EVENT_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created,
  * a state by, or that a page of a customer's history holds once in their second and object; where the
  * causal rank compares two events of one object in one second it needs their whole objects (fold-input.ts).
  */
-const FOLD_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position,
+export const FOLD_COLUMNS = `id, type, extract(epoch FROM created)::bigint AS created, position,
   CASE WHEN fold_input_version = ${FOLD_INPUT_VERSION} THEN fold_input ELSE payload END AS payload`;
 
 /** How many events the log holds, and the position of the newest (0 for an empty log). */
@@ -57,24 +57,6 @@ export async function readEventsAfter(
     [position, limit],
   );
   return rows.map(toLoggedEvent);
-}
-
-/**
- * The live projector's read, in one round trip: locks the checkpoint row (which serialises batches, and a
- * replay's swap, across instances) and reads up to `limit` events after it, with the checkpoint they follow.
- */
-export async function lockCheckpointAndReadAfter(
-  tx: SqlExecutor,
-  limit: number,
-): Promise<{ checkpoint: number; events: LoggedEvent[] }> {
-  const rows = await tx.query<EventRow & { checkpoint: string | number }>(
-    `SELECT c.position AS checkpoint, e.* FROM (SELECT position FROM projector_checkpoints WHERE name = 'billing' FOR UPDATE) c
-       CROSS JOIN LATERAL (
-         SELECT ${FOLD_COLUMNS}, (extract(epoch FROM received_at) * 1000)::bigint AS received_at
-           FROM stripe_events WHERE position > c.position ORDER BY position LIMIT $1) e`,
-    [limit],
-  );
-  return { checkpoint: Number(rows[0]?.checkpoint ?? 0), events: rows.map(toLoggedEvent) };
 }
 
 export function toLoggedEvent(row: EventRow): LoggedEvent {

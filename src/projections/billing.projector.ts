@@ -18,14 +18,14 @@ import type { Catalog } from '../billing/catalog.js';
 import { CONFIG, type Config } from '../config/config.js';
 import { SQL, type Sql, type SqlSession } from '../database/database.js';
 import { EventLog } from '../event-log/event-log.js';
-import { eventsAfterCount, lockCheckpointAndReadAfter } from '../event-log/log-reads.js';
+import { eventsAfterCount } from '../event-log/log-reads.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
 import { CoalescedPasses } from './coalesced-passes.js';
 import { ProjectionCommitted } from './messages.js';
 import { projectBatch } from './project-batch.js';
-import { LIVE_TABLES, readCheckpoint } from './projection-store.js';
+import { LIVE_TABLES, lockCheckpointAndReadAfter, readCheckpoint } from './projection-store.js';
 
 const BATCH_SIZE = 500;
 const SAFETY_INTERVAL_MS = 1000;
@@ -182,9 +182,12 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
 
   private async projectOneBatch(): Promise<number> {
     const result = await this.sql.transaction(async (tx) => {
-      const { checkpoint, events } = await lockCheckpointAndReadAfter(tx, BATCH_SIZE);
+      const { checkpoint, events, prefetched } = await lockCheckpointAndReadAfter(tx, BATCH_SIZE);
       if (events.length === 0) return null;
-      const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog, { moveCheckpoint: true });
+      const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog, {
+        moveCheckpoint: true,
+        prefetched,
+      });
       const head = events[events.length - 1].position;
       return {
         events,

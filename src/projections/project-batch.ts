@@ -39,6 +39,7 @@ import {
   saveProducts,
   type FeedRow,
   type OutcomeUpdate,
+  type Prefetched,
   type Tables,
 } from './projection-store.js';
 
@@ -117,6 +118,8 @@ interface Batch {
   lateEvents: Map<string, string[]>;
   products: ProductFeatures;
   outcomes: Map<string, OutcomeUpdate>;
+  /** States and products the live batch's read brought with its events, if it could. */
+  prefetched: Prefetched | null;
 }
 
 /** The steps of projecting a batch, in order, like Aedes's handlers: each reads and extends the batch. */
@@ -142,14 +145,14 @@ export async function projectBatch(
   tables: Tables,
   events: readonly LoggedEvent[],
   catalog: Catalog,
-  options: { moveCheckpoint: true },
+  options: { moveCheckpoint: true; prefetched: Prefetched | null },
 ): Promise<CommittedBatch>;
 export async function projectBatch(
   tx: SqlExecutor,
   tables: Tables,
   events: readonly LoggedEvent[],
   catalog: Catalog,
-  options: { moveCheckpoint?: boolean } = {},
+  options: { moveCheckpoint?: boolean; prefetched?: Prefetched | null } = {},
 ): Promise<BatchResult | CommittedBatch> {
   if (events.length === 0) return { changed: [], outcomes: [] };
   const batch: Batch = {
@@ -165,6 +168,7 @@ export async function projectBatch(
     lateEvents: new Map(),
     products: {},
     outcomes: new Map(),
+    prefetched: options.prefetched ?? null,
   };
   for (const step of BATCH_STEPS) await step(batch);
   return saveBatch(batch, options.moveCheckpoint ? (tx as SqlTransaction) : null);
@@ -215,12 +219,13 @@ async function routeToCustomers(batch: Batch): Promise<void> {
  * Evolves each customer's stored state by the batch's events that are newer than everything it reflects.
  * An event at or before the state's latest second marks the customer for a re-fold instead: it is late,
  * or shares a second with what is folded, where the causal rank may reorder it.
- * The product features are read with the states, one round trip for both.
+ * The product features are read with the states, one round trip for both, unless the batch's read
+ * brought them.
  */
 async function evolveInLogOrder(batch: Batch): Promise<void> {
   const { states, refold, lateEvents } = batch;
   const customerIds = [...new Set(batch.routed.values())];
-  const loaded = await loadStatesAndProducts(batch.tx, batch.tables, customerIds);
+  const loaded = await statesAndProducts(batch, customerIds);
   for (const [id, state] of loaded.states) states.set(id, state);
   batch.products = loaded.products;
   for (const event of batch.events) {
@@ -246,6 +251,26 @@ async function evolveInLogOrder(batch: Batch): Promise<void> {
   for (const [eventId, customerId] of batch.routed) {
     if (!batch.inBatch.has(eventId)) refold.add(customerId);
   }
+}
+
+/**
+ * The stored states of `ids` and the product features: those the live batch's read brought, and a read of
+ * any customer it did not name (one routed through a link).
+ */
+async function statesAndProducts(
+  batch: Batch,
+  ids: string[],
+): Promise<{ states: Map<string, CustomerState>; products: ProductFeatures }> {
+  const prefetched = batch.prefetched;
+  if (!prefetched) return loadStatesAndProducts(batch.tx, batch.tables, ids);
+  const states = new Map<string, CustomerState>();
+  for (const id of ids) {
+    const state = prefetched.states.get(id);
+    if (state) states.set(id, state);
+  }
+  const unnamed = ids.filter((id) => !prefetched.named.has(id));
+  for (const [id, state] of await loadCustomerStates(batch.tx, batch.tables, unnamed)) states.set(id, state);
+  return { states, products: prefetched.products };
 }
 
 /**
