@@ -29,6 +29,11 @@ export class CoalescedPasses {
       });
   }
 
+  /** Whether a pass runs now. */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
   /** Resolves when no pass runs (after the extra one, if it was asked for). */
   async idle(): Promise<void> {
     while (this.running) await this.running;

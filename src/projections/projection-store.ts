@@ -108,7 +108,12 @@ export interface Prefetched {
   products: ProductFeatures;
 }
 
-export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number): Promise<LiveBatchRead> {
+/** With `skipLocked`, reads nothing when another transaction holds the checkpoint's lock. */
+export async function lockCheckpointAndReadAfter(
+  tx: SqlExecutor,
+  limit: number,
+  options: { skipLocked?: boolean } = {},
+): Promise<LiveBatchRead> {
   type Row = EventRow & {
     kind: 'event' | 'state' | 'product';
     checkpoint: string | number;
@@ -116,7 +121,8 @@ export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number)
     customer_id: string | null;
   };
   const rows = await tx.query<Row>(
-    `WITH c AS (SELECT position, xmin FROM projector_checkpoints WHERE name = 'billing' FOR UPDATE),
+    `WITH c AS (SELECT position, xmin FROM projector_checkpoints WHERE name = 'billing'
+                 FOR UPDATE${options.skipLocked ? ' SKIP LOCKED' : ''}),
           e AS (SELECT ${FOLD_COLUMNS}, (extract(epoch FROM received_at) * 1000)::bigint AS received_at, customer_id
                   FROM stripe_events WHERE position > (SELECT position FROM c) ORDER BY position LIMIT $1)
      SELECT 'event' AS kind, c.position AS checkpoint,
