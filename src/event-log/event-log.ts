@@ -8,12 +8,11 @@
  * lone event nothing (it is flushed at once) and turns 64 concurrent deliveries into a handful of
  * commits. Each batch takes a transaction-scoped advisory lock before drawing positions from the sequence,
  * so positions become visible in increasing order even with several Paywire instances, and a reader that
- * follows `position` cannot skip an event that commits late. When the projector is ready for it
- * (`projectInline`), the same transaction projects the batch before it commits.
+ * follows `position` cannot skip an event that commits late.
  */
 import type { EventSource } from '../billing/event-types.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
-import type { Sql, SqlExecutor, SqlTransaction } from '../database/database.js';
+import type { Sql, SqlExecutor } from '../database/database.js';
 
 export interface EventToAppend {
   id: string;
@@ -50,44 +49,18 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-/** What a projection run inside an append's transaction did (`projectInline`). */
-export interface InlineProjection {
-  /** Called once the append's transaction has committed. */
-  committed(): void;
-  /** Whether it projected everything stored so far, so that no wake-up is due. */
-  complete: boolean;
-}
-
-/** A projection that an append's transaction runs after its rows (`EventLog.projectInline`). */
-export interface InlineProjector {
-  /** Whether to try now; if not, the append is its own one-statement transaction, as without it. */
-  ready(): boolean;
-  /** May end the transaction itself (`queryAndCommit`); null when it projected nothing. */
-  project(tx: SqlTransaction): Promise<InlineProjection | null>;
-}
-
 const MAX_BATCH = 500;
 
 export class EventLog {
   private pending: PendingAppend[] = [];
   private flushing = false;
   private readonly listeners: Array<() => void> = [];
-  private inline: InlineProjector | null = null;
 
   constructor(private readonly sql: Sql) {}
 
-  /** Called after each commit that stored at least one new event, unless it was projected in full. */
+  /** Called after each commit that stored at least one new event. */
   onAppended(listener: () => void): void {
     this.listeners.push(listener);
-  }
-
-  /**
-   * Runs `projector` in each append's transaction that it is ready for, after the rows are written. If
-   * anything in that transaction fails, the events are appended again on their own, as without it: a
-   * projection's failure never costs an append.
-   */
-  projectInline(projector: InlineProjector): void {
-    this.inline = projector;
   }
 
   appendEvent(event: EventToAppend): Promise<AppendResult> {
@@ -111,9 +84,8 @@ export class EventLog {
 
   private async commitBatch(batch: PendingAppend[]): Promise<void> {
     let stored: Map<string, number>;
-    let projection: InlineProjection | null;
     try {
-      ({ stored, projection } = await this.store(uniqueEvents(batch)));
+      stored = await insertEvents(this.sql, uniqueEvents(batch));
     } catch (error) {
       if (batch.length === 1 || !isDataException(error)) {
         for (const append of batch) append.reject(error);
@@ -123,7 +95,6 @@ export class EventLog {
       for (const append of batch) await this.commitBatch([append]);
       return;
     }
-    projection?.committed();
     const answered = new Set<string>();
     for (const { event, resolve } of batch) {
       const position = stored.get(event.id);
@@ -131,25 +102,7 @@ export class EventLog {
       answered.add(event.id);
       resolve(first ? { duplicate: false, position } : { duplicate: true, position: null });
     }
-    if (stored.size > 0 && !projection?.complete) for (const listener of this.listeners) listener();
-  }
-
-  private async store(
-    events: EventToAppend[],
-  ): Promise<{ stored: Map<string, number>; projection: InlineProjection | null }> {
-    const inline = this.inline;
-    if (inline?.ready()) {
-      try {
-        return await this.sql.transaction(async (tx) => {
-          const stored = await insertEvents(tx, events);
-          return { stored, projection: stored.size > 0 ? await inline.project(tx) : null };
-        });
-      } catch {
-        // Whatever failed (the projection, or a row the statement below refuses as well), the events are
-        // appended as they would be without it; the projector takes them from there.
-      }
-    }
-    return { stored: await insertEvents(this.sql, events), projection: null };
+    if (stored.size > 0) for (const listener of this.listeners) listener();
   }
 }
 

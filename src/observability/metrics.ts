@@ -32,13 +32,6 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly projectionBatches = new Counter({
-    name: 'paywire_projection_batches_total',
-    help: "Projected batches, by where they ran: in the append's transaction, or in the projector's own",
-    labelNames: ['path'] as const,
-    registers: [this.registry],
-  });
-
   readonly projectionLagSeconds = new Histogram({
     name: 'paywire_projection_lag_seconds',
     help: 'Time from an event being stored to its projection being committed',

@@ -1,15 +1,9 @@
 /**
- * The live projector: keeps the projection tables at the head of the log. Each batch reads the log after a
- * durable checkpoint, folds it and writes the tables, the events' outcomes, the feed of changed states and
- * notable events and the new checkpoint in one transaction, holding the checkpoint row's lock: a crash at
- * any point loses nothing and applies nothing twice.
- *
- * A batch runs in one of two places. While the projector is idle, the append's own transaction projects
- * what it stored (`projectInline`, as Marten's inline projections do beside its async daemon), so a
- * webhook is acknowledged with its state committed and pushed. Otherwise (a pass is running, the lock is
- * held, or the projection fails) the events are stored alone and the projector's own passes take them: it
- * wakes when this instance's event log commits an append that was not projected in full, and every second
- * as a safety net (events appended by another instance, or a batch that failed).
+ * The live projector: keeps the projection tables at the head of the log. It wakes when this instance's
+ * event log commits an append, and every second as a safety net (events appended by another instance, or
+ * a batch that failed). Each batch reads the log after a durable checkpoint, folds it and writes the
+ * tables, the events' outcomes, the feed of changed states and notable events and the new checkpoint in one transaction, holding the
+ * checkpoint row's lock: a crash at any point loses nothing and applies nothing twice.
  *
  * With several instances on one database, one projects (SPEC section 9): the one holding a session
  * advisory lock on a connection of its own. The server releases that lock when the connection or the
@@ -22,8 +16,8 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { EventBus } from '@nestjs/cqrs';
 import type { Catalog } from '../billing/catalog.js';
 import { CONFIG, type Config } from '../config/config.js';
-import { SQL, type Sql, type SqlSession, type SqlTransaction } from '../database/database.js';
-import { EventLog, type InlineProjection } from '../event-log/event-log.js';
+import { SQL, type Sql, type SqlSession } from '../database/database.js';
+import { EventLog } from '../event-log/event-log.js';
 import { eventsAfterCount } from '../event-log/log-reads.js';
 import { Logger } from '../logging/logger.js';
 import { Metrics } from '../observability/metrics.js';
@@ -34,8 +28,6 @@ import { projectBatch } from './project-batch.js';
 import { LIVE_TABLES, lockCheckpointAndReadAfter, readCheckpoint } from './projection-store.js';
 
 const BATCH_SIZE = 500;
-/** The most events an append's transaction projects (`projectInline`). */
-const INLINE_LIMIT = 64;
 const SAFETY_INTERVAL_MS = 1000;
 /** The projector's lease: any constant shared by every instance (the append lock is 0x50617977). */
 const PROJECTOR_LEASE = 0x5061_7978;
@@ -72,10 +64,6 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
 
   async onApplicationBootstrap(): Promise<void> {
     this.eventLog.onAppended(() => this.wake());
-    this.eventLog.projectInline({
-      ready: () => !this.stopped && this.lease !== null && !this.passes.busy,
-      project: (tx) => this.projectInline(tx),
-    });
     this.timer = setInterval(() => {
       if (!this.lease) return void this.tryToLead();
       this.wake();
@@ -193,60 +181,23 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private async projectOneBatch(): Promise<number> {
-    const result = await this.sql.transaction((tx) => this.foldBatch(tx, BATCH_SIZE, false));
-    if (!result) return 0;
-    this.announce(result, 'projector');
-    return result.events.length;
-  }
-
-  /**
-   * The append's own transaction projects what it appended (`EventLog.projectInline`): one commit between a
-   * webhook and its push instead of two, and no wake-up, read-back or second transaction in between
-   * (`npm run bench:push`, BENCHMARKS.md). Only the leaseholder does, only while no pass of its own runs,
-   * and only if the checkpoint's lock is free (`SKIP LOCKED`: a replay's swap or another instance's batch
-   * holds it): then the events wait for the projector as before. At most `INLINE_LIMIT` events, so a
-   * backlog does not hold up the acknowledgement; the rest wakes the projector.
-   */
-  private async projectInline(tx: SqlTransaction): Promise<InlineProjection | null> {
-    try {
-      const result = await this.foldBatch(tx, INLINE_LIMIT, true);
-      if (!result) return null;
+    const result = await this.sql.transaction(async (tx) => {
+      const { checkpoint, events, prefetched } = await lockCheckpointAndReadAfter(tx, BATCH_SIZE);
+      if (events.length === 0) return null;
+      const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog, {
+        moveCheckpoint: true,
+        prefetched,
+      });
+      const head = events[events.length - 1].position;
       return {
-        committed: () => this.announce(result, 'append'),
-        complete: result.events.length < INLINE_LIMIT,
+        events,
+        batch,
+        head,
+        committed: new ProjectionCommitted(head, checkpoint, batch.generation, batch.feed),
       };
-    } catch (error) {
-      this.logger.warn(
-        { err: { message: (error as Error).message } },
-        'projection in the append failed; the events are appended alone and projected after',
-      );
-      throw error;
-    }
-  }
-
-  /** One live batch in `tx`, which it commits: the events after the checkpoint, folded and written. */
-  private async foldBatch(tx: SqlTransaction, limit: number, skipLocked: boolean) {
-    const { checkpoint, events, prefetched } = await lockCheckpointAndReadAfter(tx, limit, { skipLocked });
-    if (events.length === 0) return null;
-    const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog, {
-      moveCheckpoint: true,
-      prefetched,
     });
-    const head = events[events.length - 1].position;
-    return {
-      events,
-      batch,
-      committed: new ProjectionCommitted(head, checkpoint, batch.generation, batch.feed),
-    };
-  }
-
-  /** After a batch's commit: its feed rows to the change feed, its outcomes to the metrics and the log. */
-  private announce(
-    result: NonNullable<Awaited<ReturnType<BillingProjector['foldBatch']>>>,
-    path: 'append' | 'projector',
-  ): void {
+    if (!result) return 0;
     this.eventBus.publish(result.committed);
-    this.metrics.projectionBatches.inc({ path });
     const committedAt = Date.now();
     const types = new Map(result.events.map((event) => [event.id, event.type]));
     for (const event of result.events) {
@@ -265,6 +216,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       if (outcome.outcome === 'failed') this.logger.warn(fields, 'event failed to project');
       else this.logger.debug(fields, 'event projected');
     }
+    return result.events.length;
   }
 
   async lag(): Promise<{ checkpoint: number; behind: number }> {

@@ -29,11 +29,6 @@ export class CoalescedPasses {
       });
   }
 
-  /** Whether a pass runs now. */
-  get busy(): boolean {
-    return this.running !== null;
-  }
-
   /** Resolves when no pass runs (after the extra one, if it was asked for). */
   async idle(): Promise<void> {
     while (this.running) await this.running;

@@ -108,12 +108,7 @@ export interface Prefetched {
   products: ProductFeatures;
 }
 
-/** With `skipLocked`, reads nothing when another transaction holds the checkpoint's lock. */
-export async function lockCheckpointAndReadAfter(
-  tx: SqlExecutor,
-  limit: number,
-  options: { skipLocked?: boolean } = {},
-): Promise<LiveBatchRead> {
+export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number): Promise<LiveBatchRead> {
   type Row = EventRow & {
     kind: 'event' | 'state' | 'product';
     checkpoint: string | number;
@@ -121,8 +116,7 @@ export async function lockCheckpointAndReadAfter(
     customer_id: string | null;
   };
   const rows = await tx.query<Row>(
-    `WITH c AS (SELECT position, xmin FROM projector_checkpoints WHERE name = 'billing'
-                 FOR UPDATE${options.skipLocked ? ' SKIP LOCKED' : ''}),
+    `WITH c AS (SELECT position, xmin FROM projector_checkpoints WHERE name = 'billing' FOR UPDATE),
           e AS (SELECT ${FOLD_COLUMNS}, (extract(epoch FROM received_at) * 1000)::bigint AS received_at, customer_id
                   FROM stripe_events WHERE position > (SELECT position FROM c) ORDER BY position LIMIT $1)
      SELECT 'event' AS kind, c.position AS checkpoint,
