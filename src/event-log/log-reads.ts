@@ -1,9 +1,11 @@
 /**
  * Every read of the event log (SPEC section 3), in one place and with one column list: the events after a
- * position (the projector's feed), a customer's events (named by it, or routed to it through a link, in
+ * position (a replay's catch-up), a customer's events (named by it, or routed to it through a link, in
  * the routes table the caller names: the live one, or a replay's `_next` copy), the product events, the
  * customerless events waiting for a link, and the log's size. Each returns the billing core's
- * `LoggedEvent`. A replay's set-based page reads live in projections/replay-store.ts.
+ * `LoggedEvent`. A replay's set-based page reads live in projections/replay-store.ts, and the live
+ * projector's first read of a batch, which brings the customers' stored states with the events, in
+ * projections/projection-store.ts; both with this module's columns.
  */
 import { PRODUCT_EVENT_TYPES } from '../billing/event-types.js';
 import type { LoggedEvent } from '../billing/events.js';
