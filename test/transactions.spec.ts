@@ -70,6 +70,22 @@ it('writes backslashes that a server with standard_conforming_strings off reads 
   }
 });
 
+it('runs statements whose values are too long to travel as literals, and commits them', async () => {
+  const long = `o'neil \\ `.repeat(20_000);
+  const rows = await sql.transaction(async (tx) => [
+    (await tx.query(`SELECT length($1::text) AS n, $1::text = $2::text AS same`, [long, long]))[0],
+    (
+      await tx.queryAndCommit(`INSERT INTO tx_probe (id, n) VALUES ($1, $2) RETURNING length(id) AS n`, [
+        long,
+        0,
+      ])
+    )[0],
+  ]);
+  expect(rows).toEqual([{ n: long.length, same: true }, { n: long.length }]);
+  expect(await other.query(`SELECT n FROM tx_probe WHERE id = $1`, [long])).toEqual([{ n: 0 }]);
+  await sql.query(`DELETE FROM tx_probe WHERE id = $1`, [long]);
+});
+
 it('has committed when the statement given the commit resolves, and refuses statements after it', async () => {
   const visibleAfterCommit = await sql.transaction(async (tx) => {
     await tx.query(`INSERT INTO tx_probe (id, n) VALUES ($1, $2)`, ['first', 1]);

@@ -145,7 +145,8 @@ function statementName(text: string): string {
  * Two commands can share a message only in the simple protocol, which carries no parameters, so a
  * statement with parameters rides as `EXECUTE` of a statement prepared once per connection (as `prepared`
  * does in the extended protocol) with its values written as literals. A value that cannot be written as a
- * literal sends BEGIN or COMMIT alone instead.
+ * literal, or values longer than `INLINE_LIMIT` together (a replay's page: PostgreSQL's parser then scans
+ * the whole text, where a bound parameter is taken as it is), send BEGIN or COMMIT alone instead.
  */
 class PostgresTransaction implements SqlTransaction {
   private state: 'unbegun' | 'open' | 'committed' = 'unbegun';
@@ -203,6 +204,7 @@ class PostgresTransaction implements SqlTransaction {
     if (!params || params.length === 0) return text;
     const values = params.map(literal);
     if (values.includes(null)) return null;
+    if (values.reduce((length, value) => length + value!.length, 0) > INLINE_LIMIT) return null;
     const name = `${statementName(text)}_inline`;
     let names = inlineStatements.get(this.client);
     if (!names) inlineStatements.set(this.client, (names = new Set()));
@@ -214,6 +216,9 @@ class PostgresTransaction implements SqlTransaction {
     return `EXECUTE ${name}(${values.join(', ')})`;
   }
 }
+
+/** The most characters of values a statement carries as literals; a live batch's write is a few KB. */
+const INLINE_LIMIT = 64 * 1024;
 
 /** Per pooled connection, the statements `PostgresTransaction` has prepared at the SQL level. */
 const inlineStatements = new WeakMap<pg.ClientBase, Set<string>>();
