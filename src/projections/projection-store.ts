@@ -63,21 +63,33 @@ export async function loadStatesAndProducts(
   tables: Tables,
   ids: string[],
 ): Promise<{ states: Map<string, CustomerState>; products: ProductFeatures }> {
-  const rows = await tx.query<
-    | { customer_id: string; product_id: null; value: CustomerState }
-    | { customer_id: null; product_id: string; value: string[] }
-  >(
-    `SELECT customer_id, NULL AS product_id, state AS value FROM ${tables.customers}
+  const rows = await tx.query<StateOrProductRow>(
+    `SELECT 'state' AS kind, customer_id AS id, state AS payload FROM ${tables.customers}
       WHERE customer_id = ANY($1::text[])
      UNION ALL
-     SELECT NULL, product_id, to_jsonb(features) FROM ${tables.products}`,
+     SELECT 'product', product_id, to_jsonb(features) FROM ${tables.products}`,
     [ids],
   );
+  return statesAndProductsFrom(rows);
+}
+
+/** A row of a stored state (`payload` the customer's state) or of a product's features. */
+interface StateOrProductRow {
+  kind: string;
+  id: string;
+  payload: unknown;
+}
+
+/** The states and product features among `rows`; other kinds of row are skipped. */
+function statesAndProductsFrom(rows: StateOrProductRow[]): {
+  states: Map<string, CustomerState>;
+  products: ProductFeatures;
+} {
   const states = new Map<string, CustomerState>();
   const products: ProductFeatures = {};
   for (const row of rows) {
-    if (row.customer_id !== null) states.set(row.customer_id, row.value);
-    else products[row.product_id] = row.value;
+    if (row.kind === 'state') states.set(row.id, row.payload as CustomerState);
+    else if (row.kind === 'product') products[row.id] = row.payload as string[];
   }
   return { states, products };
 }
@@ -139,13 +151,8 @@ export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number)
     prefetched: null,
   };
   if (!eventRows[0]?.fresh) return read;
-  const prefetched: Prefetched = { named: new Set(), states: new Map(), products: {} };
-  for (const row of eventRows) if (row.customer_id) prefetched.named.add(row.customer_id);
-  for (const row of rows) {
-    if (row.kind === 'state') prefetched.states.set(row.id, row.payload as unknown as CustomerState);
-    else if (row.kind === 'product') prefetched.products[row.id] = row.payload as unknown as string[];
-  }
-  return { ...read, prefetched };
+  const named = new Set(eventRows.flatMap((row) => (row.customer_id ? [row.customer_id] : [])));
+  return { ...read, prefetched: { named, ...statesAndProductsFrom(rows) } };
 }
 
 export async function saveProducts(
