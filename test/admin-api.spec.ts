@@ -265,6 +265,10 @@ describe('auth', () => {
 });
 
 describe('validation', () => {
+  function cursorOf(key: unknown[]): string {
+    return Buffer.from(JSON.stringify(key)).toString('base64url');
+  }
+
   it.each([
     ['/admin/customers?limit=0', 'limit'],
     ['/admin/customers?limit=201', 'limit'],
@@ -274,6 +278,16 @@ describe('validation', () => {
     ['/admin/events?since=yesterday', 'since'],
     ['/admin/events?type=DROP%20TABLE', 'type'],
     ['/admin/customers/bad%20id', 'id'],
+    // PostgreSQL's text cannot hold NUL: these failed the query (500) before they were refused.
+    ['/admin/customers?email=a%00b', 'email'],
+    ['/admin/entitlements?feature=%00', 'feature'],
+    [`/admin/customers?cursor=${cursorOf(['cus_\u0000'])}`, 'cursor'],
+    // Well-formed cursors whose key is of the wrong kind for the page.
+    [`/admin/events?cursor=${cursorOf(['12'])}`, 'cursor'],
+    [`/admin/events?cursor=${cursorOf([1.5])}`, 'cursor'],
+    [`/admin/events?cursor=${encodeURIComponent(Buffer.from('[1e400]').toString('base64url'))}`, 'cursor'],
+    [`/admin/subscriptions?cursor=${cursorOf([7])}`, 'cursor'],
+    [`/admin/entitlements?cursor=${cursorOf(['cus_1', 'seats'])}`, 'cursor'],
   ])('%s is a 400 naming %s', async (path, parameter) => {
     expect(await get(path)).toEqual({ status: 400, body: { error: 'invalid_parameter', parameter } });
   });

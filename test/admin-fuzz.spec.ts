@@ -51,7 +51,27 @@ const value = fc.oneof(
   fc.integer().map(String),
   fc.double().map(String),
   fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
-  fc.constantFrom('', ' ', '0', '-1', '201', 'null', 'undefined', '[]', '{}', "' OR 1=1 --", '%00', '../..'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '0',
+    '-1',
+    '201',
+    'null',
+    'undefined',
+    '[]',
+    '{}',
+    "' OR 1=1 --",
+    '%00',
+    '\u0000',
+    '../..',
+  ),
+  // Cursors that decode: keys of any length and kind, which only the right page's key fits.
+  fc
+    .array(fc.oneof(fc.string({ maxLength: 10 }), fc.double(), fc.integer(), fc.constant('\u0000')), {
+      maxLength: 5,
+    })
+    .map((key) => Buffer.from(JSON.stringify(key)).toString('base64url')),
   fc.base64String({ maxLength: 200 }),
   // Long, but within Node's 16 KiB request head (beyond it Node answers 431 before Paywire sees it).
   fc.integer({ min: 1000, max: 2500 }).map((length) => 'x'.repeat(length)),

@@ -32,11 +32,17 @@ export const MAX_PAGE = 200;
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,255}$/);
 const limit = z.coerce.number().int().min(1).max(MAX_PAGE).default(DEFAULT_PAGE);
-const cursor = z.string().max(1000).optional();
+// PostgreSQL's text cannot hold NUL: a filter with one could match nothing, and sent on it would fail the query.
+const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((value) => !value.includes('\0'));
+const cursor = text(1000).optional();
 const instant = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
 
 const customersQuery = z.object({
-  email: z.string().max(320).optional(),
+  email: text(320).optional(),
   userId: id.optional(),
   limit,
   cursor,
@@ -51,7 +57,7 @@ const subscriptionsQuery = z.object({
   cursor,
 });
 const entitlementsQuery = z.object({
-  feature: z.string().min(1).max(200).optional(),
+  feature: text(200).min(1).optional(),
   customerId: id.optional(),
   limit,
   cursor,

@@ -14,20 +14,28 @@ export function encodeCursor(key: unknown[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined, arity: number): unknown[] | undefined {
+/** What each part of a key holds: text (never NUL, which PostgreSQL's text cannot hold) or a log position. */
+export type KeyPart = 'text' | 'position';
+
+const fits: Record<KeyPart, (part: unknown) => boolean> = {
+  text: (part) => typeof part === 'string' && !part.includes('\0'),
+  position: (part) => Number.isSafeInteger(part) && (part as number) >= 0,
+};
+
+/**
+ * The key a cursor names, checked against the key's parts: a cursor is the client's input, and one that
+ * decodes to a key of the wrong kind (a position that is text, 1e400, a NUL) is a 400, not a failed query.
+ */
+export function decodeCursor(cursor: string | undefined, parts: KeyPart[]): unknown[] | undefined {
   if (cursor === undefined) return undefined;
+  let key: unknown;
   try {
-    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (
-      Array.isArray(key) &&
-      key.length === arity &&
-      key.every((part) => typeof part === 'string' || typeof part === 'number')
-    ) {
-      return key;
-    }
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    // fall through
+    throw new BadCursor();
   }
+  if (Array.isArray(key) && key.length === parts.length && parts.every((part, i) => fits[part](key[i])))
+    return key;
   throw new BadCursor();
 }
 

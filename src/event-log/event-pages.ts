@@ -68,7 +68,7 @@ export async function listEvents(
     cursor?: string;
   },
 ): Promise<Page<EventSummary>> {
-  const after = decodeCursor(filter.cursor, 1);
+  const after = decodeCursor(filter.cursor, ['position']);
   const where = new Where();
   if (filter.type) where.add(`e.type = ${where.param(filter.type)}`);
   if (filter.outcome === 'pending') {

@@ -10,7 +10,7 @@ export async function listCustomers(
   db: SqlExecutor,
   filter: { email?: string; userId?: string; limit: number; cursor?: string },
 ): Promise<Page<BillingState>> {
-  const after = decodeCursor(filter.cursor, 1);
+  const after = decodeCursor(filter.cursor, ['text']);
   const where = new Where();
   if (filter.email) where.add(`lower(email) = lower(${where.param(filter.email)})`);
   if (filter.userId) where.add(`user_id = ${where.param(filter.userId)}`);
@@ -31,7 +31,7 @@ export async function listSubscriptions(
   db: SqlExecutor,
   filter: { status?: string; customerId?: string; limit: number; cursor?: string },
 ): Promise<Page<Record<string, unknown>>> {
-  const after = decodeCursor(filter.cursor, 1);
+  const after = decodeCursor(filter.cursor, ['text']);
   const where = new Where();
   if (filter.status) where.add(`status = ${where.param(filter.status)}`);
   if (filter.customerId) where.add(`customer_id = ${where.param(filter.customerId)}`);
@@ -60,7 +60,7 @@ export async function listEntitlements(
   db: SqlExecutor,
   filter: { feature?: string; customerId?: string; limit: number; cursor?: string },
 ): Promise<Page<EntitlementRow>> {
-  const after = decodeCursor(filter.cursor, 4);
+  const after = decodeCursor(filter.cursor, ['text', 'text', 'text', 'text']);
   const where = new Where();
   if (filter.feature) where.add(`feature = ${where.param(filter.feature)}`);
   if (filter.customerId) where.add(`customer_id = ${where.param(filter.customerId)}`);
