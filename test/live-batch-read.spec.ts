@@ -56,6 +56,7 @@ function liveBatch(sql: Sql, beforeFolding: () => Promise<void> = async () => un
       await projectBatch(tx, LIVE_TABLES, read.events, catalog, {
         moveCheckpoint: true,
         prefetched: read.prefetched,
+        openSeconds: new Map(),
       });
     return read;
   });

@@ -1,7 +1,8 @@
 /**
  * The billing core: `evolveCustomer(state, event) -> state` and `foldCustomer(events)`, pure functions of
  * the Stripe events of one customer (SPEC section 5). The live projector, the replay and the `asOf` query
- * all call `foldCustomer`/`evolveCustomer`, so they cannot disagree. Each event also gets an outcome:
+ * all call `foldCustomer`/`evolveCustomer`, so they cannot disagree; the live projector also resumes a fold
+ * within its latest second (`foldIntoOpenSecond`), which the fold order makes the same fold. Each event also gets an outcome:
  * `applied`, `stale` (a terminal snapshot it may not undo), or `ignored` (a type the fold does not handle).
  */
 import { isCustomerEventType, type CustomerEventType } from './event-types.js';
@@ -314,19 +315,50 @@ function describeFailure(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 500) : 'unknown error';
 }
 
+/**
+ * The latest second a customer's fold reached: the state before that second's events, and those events. A
+ * later event of the same second may be ranked before them (SPEC section 3), so it is folded by resuming
+ * here (`foldIntoOpenSecond`) rather than onto the state after them.
+ */
+export interface OpenSecond {
+  created: number;
+  before: CustomerState;
+  events: readonly LoggedEvent[];
+}
+
 export interface CustomerFold {
   state: CustomerState;
   outcomes: Map<string, { outcome: Outcome; reason: string | null }>;
+  /** Null when no event was folded. */
+  open: OpenSecond | null;
 }
 
 /** Folds a customer's events in fold order (SPEC section 3). */
 export function foldCustomer(customerId: string, events: readonly LoggedEvent[]): CustomerFold {
-  let state = emptyCustomer(customerId);
+  return foldOnto(emptyCustomer(customerId), events);
+}
+
+/**
+ * Folds `events`, none older than `open`'s second, into the fold that `open` came from: the same fold as
+ * the customer's whole history, because the fold order never moves an event across a second, so what
+ * precedes the second is `open.before` whatever joins it.
+ */
+export function foldIntoOpenSecond(open: OpenSecond, events: readonly LoggedEvent[]): CustomerFold {
+  if (events.some((event) => event.created < open.created))
+    throw new Error('an event older than the open second needs the whole history');
+  return foldOnto(open.before, [...open.events, ...events]);
+}
+
+function foldOnto(start: CustomerState, events: readonly LoggedEvent[]): CustomerFold {
+  let state = start;
+  let open = null as { created: number; before: CustomerState; events: LoggedEvent[] } | null;
   const outcomes: CustomerFold['outcomes'] = new Map();
   for (const { event } of sortForFold(events)) {
+    if (!open || open.created !== event.created) open = { created: event.created, before: state, events: [] };
+    open.events.push(event);
     const evolution = evolveCustomer(state, event);
     state = evolution.state;
     outcomes.set(event.id, { outcome: evolution.outcome, reason: evolution.reason ?? null });
   }
-  return { state, outcomes };
+  return { state, outcomes, open };
 }

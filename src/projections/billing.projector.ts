@@ -24,6 +24,7 @@ import { Metrics } from '../observability/metrics.js';
 import { CATALOG } from './catalog.provider.js';
 import { CoalescedPasses } from './coalesced-passes.js';
 import { ProjectionCommitted } from './messages.js';
+import { OpenSeconds } from './open-seconds.js';
 import { projectBatch } from './project-batch.js';
 import { LIVE_TABLES, lockCheckpointAndReadAfter, readCheckpoint } from './projection-store.js';
 
@@ -51,6 +52,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   private lease: SqlSession | null = null;
   private leasing: Promise<void> | null = null;
   private prunedAt = 0;
+  private readonly openSeconds = new OpenSeconds();
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -182,11 +184,15 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
 
   private async projectOneBatch(): Promise<number> {
     const result = await this.sql.transaction(async (tx) => {
-      const { checkpoint, events, prefetched } = await lockCheckpointAndReadAfter(tx, BATCH_SIZE);
+      const { checkpoint, checkpointXmin, events, prefetched } = await lockCheckpointAndReadAfter(
+        tx,
+        BATCH_SIZE,
+      );
       if (events.length === 0) return null;
       const batch = await projectBatch(tx, LIVE_TABLES, events, this.catalog, {
         moveCheckpoint: true,
         prefetched,
+        openSeconds: this.openSeconds.validFor(checkpointXmin),
       });
       const head = events[events.length - 1].position;
       return {
@@ -197,6 +203,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       };
     });
     if (!result) return 0;
+    this.openSeconds.remember(result.batch);
     this.eventBus.publish(result.committed);
     const committedAt = Date.now();
     const types = new Map(result.events.map((event) => [event.id, event.type]));

@@ -5,10 +5,11 @@
  *
  * The steps (`BATCH_STEPS`), each over the whole batch in log position order: route each event to a
  * customer (directly, or through a link an earlier event made); evolve that customer's state by the
- * events newer than everything it reflects, or mark the customer for a re-fold from the log (the event is
- * late, or shares a second with what is already folded, where the causal rank may reorder it); re-fold the
- * marked customers; re-fold the product features on a product event and re-derive the entitlements of
- * every customer holding a changed product. The core marks an event it cannot read `failed` and leaves
+ * events newer than everything it reflects, or mark the customer for a re-fold (the event is late, or
+ * shares a second with what is already folded, where the causal rank may reorder it); re-fold the marked
+ * customers, from the customer's open second when the batch knows it and the late events are in it (the
+ * live projector keeps those between its batches: `OpenSeconds`), or else from the log; re-fold the product
+ * features on a product event and re-derive the entitlements of every customer holding a changed product. The core marks an event it cannot read `failed` and leaves
  * the state as it was: a poison event does not stop the others.
  */
 import { isDeepStrictEqual } from 'node:util';
@@ -19,8 +20,11 @@ import {
   emptyCustomer,
   evolveCustomer,
   foldCustomer,
+  foldIntoOpenSecond,
   unroutedOutcome,
+  type CustomerFold,
   type CustomerState,
+  type OpenSecond,
 } from '../billing/customer.js';
 import type { LoggedEvent } from '../billing/events.js';
 import { isProductEventType } from '../billing/event-types.js';
@@ -49,11 +53,21 @@ export interface BatchResult {
   outcomes: OutcomeUpdate[];
 }
 
+/** A customer's open second, and the version of the state it folds to. */
+export interface KnownSecond {
+  open: OpenSecond;
+  version: number;
+}
+
 /** A live batch's result: it also moved the checkpoint to its head, with these feed rows. */
 export interface CommittedBatch extends BatchResult {
   feed: FeedRow[];
   /** The replay generation the checkpoint was in. */
   generation: number;
+  /** The checkpoint row's new `xmin`: this batch's transaction. */
+  checkpointXmin: string;
+  /** The open second of each customer the batch folded; null where it does not know one. */
+  openSeconds: Map<string, KnownSecond | null>;
 }
 
 /**
@@ -120,6 +134,10 @@ interface Batch {
   outcomes: Map<string, OutcomeUpdate>;
   /** States and products the live batch's read brought with its events, if it could. */
   prefetched: Prefetched | null;
+  /** Open seconds known from earlier batches, each used only for a state of the version it folds to. */
+  known: ReadonlyMap<string, KnownSecond>;
+  /** The open second of each customer whose state the batch holds, as far as it knows one. */
+  openSeconds: Map<string, OpenSecond>;
 }
 
 /** The steps of projecting a batch, in order, like Aedes's handlers: each reads and extends the batch. */
@@ -145,14 +163,22 @@ export async function projectBatch(
   tables: Tables,
   events: readonly LoggedEvent[],
   catalog: Catalog,
-  options: { moveCheckpoint: true; prefetched: Prefetched | null },
+  options: {
+    moveCheckpoint: true;
+    prefetched: Prefetched | null;
+    openSeconds: ReadonlyMap<string, KnownSecond>;
+  },
 ): Promise<CommittedBatch>;
 export async function projectBatch(
   tx: SqlExecutor,
   tables: Tables,
   events: readonly LoggedEvent[],
   catalog: Catalog,
-  options: { moveCheckpoint?: boolean; prefetched?: Prefetched | null } = {},
+  options: {
+    moveCheckpoint?: boolean;
+    prefetched?: Prefetched | null;
+    openSeconds?: ReadonlyMap<string, KnownSecond>;
+  } = {},
 ): Promise<BatchResult | CommittedBatch> {
   if (events.length === 0) return { changed: [], outcomes: [] };
   const batch: Batch = {
@@ -169,6 +195,8 @@ export async function projectBatch(
     products: {},
     outcomes: new Map(),
     prefetched: options.prefetched ?? null,
+    known: options.openSeconds ?? new Map(),
+    openSeconds: new Map(),
   };
   for (const step of BATCH_STEPS) await step(batch);
   return saveBatch(batch, options.moveCheckpoint ? (tx as SqlTransaction) : null);
@@ -218,7 +246,9 @@ async function routeToCustomers(batch: Batch): Promise<void> {
 /**
  * Evolves each customer's stored state by the batch's events that are newer than everything it reflects.
  * An event at or before the state's latest second marks the customer for a re-fold instead: it is late,
- * or shares a second with what is folded, where the causal rank may reorder it.
+ * or shares a second with what is folded, where the causal rank may reorder it. Each evolution opens the
+ * event's second. A failed event leaves the state as it was, and with it the state's latest second, so the
+ * customer's open second is then unknown: a re-fold reads the log, which holds the failed event.
  * The product features are read with the states, one round trip for both, unless the batch's read
  * brought them.
  */
@@ -226,7 +256,11 @@ async function evolveInLogOrder(batch: Batch): Promise<void> {
   const { states, refold, lateEvents } = batch;
   const customerIds = [...new Set(batch.routed.values())];
   const loaded = await statesAndProducts(batch, customerIds);
-  for (const [id, state] of loaded.states) states.set(id, state);
+  for (const [id, state] of loaded.states) {
+    states.set(id, state);
+    const known = batch.known.get(id);
+    if (known?.version === state.version) batch.openSeconds.set(id, known.open);
+  }
   batch.products = loaded.products;
   for (const event of batch.events) {
     const customerId = batch.routed.get(event.id);
@@ -239,6 +273,8 @@ async function evolveInLogOrder(batch: Batch): Promise<void> {
     }
     const evolution = evolveCustomer(state, event);
     states.set(customerId, evolution.state);
+    if (evolution.outcome === 'failed') batch.openSeconds.delete(customerId);
+    else batch.openSeconds.set(customerId, { created: event.created, before: state, events: [event] });
     batch.outcomes.set(event.id, {
       id: event.id,
       position: event.position,
@@ -274,26 +310,48 @@ async function statesAndProducts(
 }
 
 /**
- * Re-folds each marked customer from the log, and records the late and newly linked events' outcomes. One
- * read per customer, not one for all: between the reads, the webhooks waiting on this process's event loop
- * run. Reading every history in one query (tried) left fewer statements but one long stretch of folding,
- * and at 64 senders the webhooks' throughput fell by a fifth with no more CPU per event (BENCHMARKS.md).
+ * Re-folds each marked customer, and records the late and newly linked events' outcomes. When all of the
+ * customer's late events fall in its open second or after it, and the live batch's read brought the whole
+ * payloads that the causal rank compares, the fold resumes in the open second; otherwise it reads
+ * the customer's history, one read per customer, not one for all: between the reads, the webhooks waiting
+ * on this process's event loop run. Reading every history in one query (tried) left fewer statements but
+ * one long stretch of folding, and at 64 senders the webhooks' throughput fell by a fifth with no more CPU
+ * per event (BENCHMARKS.md).
  */
 async function refoldLateCustomers(batch: Batch): Promise<void> {
   const { states, routed, inBatch } = batch;
+  const linked = new Set([...routed].filter(([id]) => !inBatch.has(id)).map(([, customerId]) => customerId));
   for (const customerId of batch.refold) {
     const previous = states.get(customerId) ?? emptyCustomer(customerId);
-    const history = await customerEvents(batch.tx, batch.tables.routes, customerId, { upTo: batch.upTo });
-    const fold = foldCustomer(customerId, history);
+    const lateIds = new Set(batch.lateEvents.get(customerId));
+    const late = batch.events.filter((event) => lateIds.has(event.id));
+    const open = batch.openSeconds.get(customerId);
+    const whole = batch.prefetched?.wholePayloads;
+    let fold: CustomerFold;
+    let history: readonly LoggedEvent[];
+    if (whole && open && !linked.has(customerId) && late.every((event) => event.created >= open.created)) {
+      // Where the causal rank compares objects, it reads whole payloads, as a read of the history would.
+      const read = (event: LoggedEvent) => {
+        const payload = whole.get(event.position);
+        return payload ? { ...event, payload } : event;
+      };
+      history = late.map(read);
+      fold = foldIntoOpenSecond({ ...open, events: open.events.map(read) }, history);
+    } else {
+      history = await customerEvents(batch.tx, batch.tables.routes, customerId, { upTo: batch.upTo });
+      fold = foldCustomer(customerId, history);
+    }
     states.set(customerId, fold.state);
+    if (fold.open) batch.openSeconds.set(customerId, fold.open);
+    else batch.openSeconds.delete(customerId);
     const unchanged = sameBilling(previous, fold.state);
     for (const event of history) {
-      const late = batch.lateEvents.get(customerId)?.includes(event.id);
+      const isLate = lateIds.has(event.id);
       const linkedNow = routed.get(event.id) === customerId && !inBatch.has(event.id);
-      if (!late && !linkedNow) continue;
+      if (!isLate && !linkedNow) continue;
       const { outcome, reason } = fold.outcomes.get(event.id) ?? { outcome: 'ignored', reason: null };
       // An older event that changes nothing is stale for the rows it touches (SPEC section 3).
-      const superseded = late && unchanged && outcome === 'applied';
+      const superseded = isLate && unchanged && outcome === 'applied';
       batch.outcomes.set(event.id, {
         id: event.id,
         position: event.position,
@@ -347,9 +405,14 @@ async function saveBatch(batch: Batch, live: SqlTransaction | null): Promise<Bat
     return result;
   }
   const feed = feedRows(batch.events, result);
-  const { generation } = await saveFolded(live, batch.tables, changed, result.outcomes, {
+  const { generation, checkpointXmin } = await saveFolded(live, batch.tables, changed, result.outcomes, {
     position: batch.upTo,
     feed,
   });
-  return { ...result, feed, generation };
+  const openSeconds = new Map<string, KnownSecond | null>();
+  for (const [id, state] of batch.states) {
+    const open = batch.openSeconds.get(id);
+    openSeconds.set(id, open ? { open, version: state.version } : null);
+  }
+  return { ...result, feed, generation, checkpointXmin, openSeconds };
 }

@@ -4,7 +4,7 @@
  */
 import type { BillingState } from '../billing/billing-state.js';
 import type { CustomerState } from '../billing/customer.js';
-import type { LoggedEvent, Outcome } from '../billing/events.js';
+import type { EventPayload, LoggedEvent, Outcome } from '../billing/events.js';
 import type { ProductFeatures } from '../billing/products.js';
 import type { SqlExecutor, SqlTransaction } from '../database/database.js';
 import { FOLD_COLUMNS, ROUTES_TABLE, toLoggedEvent, type EventRow } from '../event-log/log-reads.js';
@@ -98,10 +98,15 @@ function statesAndProductsFrom(rows: StateOrProductRow[]): {
  * What the live projector reads to start a batch, in one round trip: it locks the checkpoint row (which
  * serialises batches, and a replay's swap, across instances), reads up to `limit` events after it, and
  * with them the stored states of the customers those events name and every product's features, which the
- * fold needs next (a round trip of its own before, 0.4-0.6 ms of a webhook's push, `npm run bench:push`).
+ * fold needs next (a round trip of its own before, 0.4-0.6 ms of a webhook's push, `npm run bench:push`),
+ * and the whole payloads of the events that share a second and an object with one of the batch's, which a
+ * fold resumed in a customer's open second needs (one index probe per event, instead of a read of each
+ * such customer's history).
  */
 export interface LiveBatchRead {
   checkpoint: number;
+  /** The locked checkpoint row's `xmin`: the transaction that last wrote the live tables. */
+  checkpointXmin: string | null;
   events: LoggedEvent[];
   /**
    * The states (of the customers in `named`; one without a row has none yet) and product features, or
@@ -118,27 +123,42 @@ export interface Prefetched {
   named: Set<string>;
   states: Map<string, CustomerState>;
   products: ProductFeatures;
+  /**
+   * The whole payloads of the events up to the batch's head that share their object and second with another
+   * (those a fold reads whole, since the causal rank compares their objects: fold-input.ts), by position.
+   */
+  wholePayloads: Map<number, EventPayload>;
 }
 
 export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number): Promise<LiveBatchRead> {
   type Row = EventRow & {
-    kind: 'event' | 'state' | 'product';
+    kind: 'event' | 'whole' | 'state' | 'product';
     checkpoint: string | number;
+    checkpoint_xmin: string | null;
     fresh: boolean;
     customer_id: string | null;
   };
   const rows = await tx.query<Row>(
     `WITH c AS (SELECT position, xmin FROM projector_checkpoints WHERE name = 'billing' FOR UPDATE),
-          e AS (SELECT ${FOLD_COLUMNS}, (extract(epoch FROM received_at) * 1000)::bigint AS received_at, customer_id
-                  FROM stripe_events WHERE position > (SELECT position FROM c) ORDER BY position LIMIT $1)
-     SELECT 'event' AS kind, c.position AS checkpoint,
-            c.xmin = (SELECT xmin FROM projector_checkpoints WHERE name = 'billing') AS fresh, e.*
+          e AS (SELECT ${FOLD_COLUMNS}, (extract(epoch FROM received_at) * 1000)::bigint AS received_at, customer_id,
+                       object_id, created AS created_at
+                  FROM stripe_events WHERE position > (SELECT position FROM c) ORDER BY position LIMIT $1),
+          siblings AS (
+            SELECT position, payload, count(*) OVER (PARTITION BY object_id, created) AS n FROM stripe_events
+             WHERE (object_id, created) IN (SELECT object_id, created_at FROM e)
+               AND position <= (SELECT max(position) FROM e))
+     SELECT 'event' AS kind, c.position AS checkpoint, c.xmin::text AS checkpoint_xmin,
+            c.xmin = (SELECT xmin FROM projector_checkpoints WHERE name = 'billing') AS fresh,
+            e.id, e.type, e.created, e.position, e.payload, e.received_at, e.customer_id
        FROM c CROSS JOIN e
      UNION ALL
-     SELECT 'state', NULL, NULL, s.customer_id, NULL, NULL, NULL, s.state, NULL, NULL
+     SELECT 'whole', NULL, NULL, NULL, NULL, NULL, NULL, w.position, w.payload, NULL, NULL
+       FROM siblings w WHERE w.n > 1
+     UNION ALL
+     SELECT 'state', NULL, NULL, NULL, s.customer_id, NULL, NULL, NULL, s.state, NULL, NULL
        FROM ${LIVE_TABLES.customers} s WHERE s.customer_id IN (SELECT customer_id FROM e)
      UNION ALL
-     SELECT 'product', NULL, NULL, p.product_id, NULL, NULL, NULL, to_jsonb(p.features), NULL, NULL
+     SELECT 'product', NULL, NULL, NULL, p.product_id, NULL, NULL, NULL, to_jsonb(p.features), NULL, NULL
        FROM ${LIVE_TABLES.products} p WHERE EXISTS (SELECT 1 FROM e)`,
     [limit],
   );
@@ -147,12 +167,18 @@ export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number)
     .sort((a, b) => Number(a.position) - Number(b.position));
   const read: LiveBatchRead = {
     checkpoint: Number(eventRows[0]?.checkpoint ?? 0),
+    checkpointXmin: eventRows[0]?.checkpoint_xmin ?? null,
     events: eventRows.map(toLoggedEvent),
     prefetched: null,
   };
   if (!eventRows[0]?.fresh) return read;
   const named = new Set(eventRows.flatMap((row) => (row.customer_id ? [row.customer_id] : [])));
-  return { ...read, prefetched: { named, ...statesAndProductsFrom(rows) } };
+  const wholePayloads = new Map(
+    rows
+      .filter((row) => row.kind === 'whole')
+      .map((row) => [Number(row.position), row.payload as EventPayload]),
+  );
+  return { ...read, prefetched: { named, ...statesAndProductsFrom(rows), wholePayloads } };
 }
 
 export async function saveProducts(
@@ -260,7 +286,8 @@ export interface OutcomeUpdate {
  * log's outcomes.
  *
  * With `checkpoint` (the live projector's batch) the same statement writes the batch's feed rows, moves
- * the checkpoint to its head and announces it, returns the generation, and commits: two round trips fewer
+ * the checkpoint to its head and announces it, returns the generation and the checkpoint's `xmin`, and
+ * commits: two round trips fewer
  * between a webhook and its push.
  */
 export async function saveFolded(
@@ -276,14 +303,14 @@ export async function saveFolded(
   customers: Array<{ state: CustomerState; view: BillingState }>,
   outcomes: OutcomeUpdate[],
   checkpoint: CheckpointMove,
-): Promise<{ generation: number }>;
+): Promise<{ generation: number; checkpointXmin: string }>;
 export async function saveFolded(
   tx: SqlExecutor,
   tables: Tables,
   customers: Array<{ state: CustomerState; view: BillingState }>,
   outcomes: OutcomeUpdate[],
   checkpoint?: CheckpointMove,
-): Promise<{ generation: number } | void> {
+): Promise<{ generation: number; checkpointXmin: string } | void> {
   if (!checkpoint && customers.length === 0 && outcomes.length === 0) return;
   const ids = customers.map(({ state }) => state.customerId);
   const subscriptions = customers.flatMap(({ view }) =>
@@ -309,7 +336,7 @@ export async function saveFolded(
      ON CONFLICT (customer_id, feature, source, source_id) DO UPDATE SET until = EXCLUDED.until
      WHERE e.until IS DISTINCT FROM EXCLUDED.until`;
   const statement = checkpoint ? (tx as SqlTransaction).queryAndCommit.bind(tx) : tx.query.bind(tx);
-  const rows = await statement<{ generation: string | number }>(
+  const rows = await statement<{ generation: string | number; xmin: string }>(
     `WITH customers AS (
        INSERT INTO ${tables.customers} (customer_id, user_id, email, deleted, state, view, version, updated_at)
        SELECT c.id, c.state->>'userId', c.state->>'email', (c.state->>'deleted')::boolean, c.state, c.view,
@@ -359,7 +386,7 @@ export async function saveFolded(
       ...(checkpoint ? [checkpoint.position, feedDocument(checkpoint.feed), PROJECTION_CHANNEL] : []),
     ],
   );
-  if (checkpoint) return { generation: Number(rows[0].generation) };
+  if (checkpoint) return { generation: Number(rows[0].generation), checkpointXmin: rows[0].xmin };
 }
 
 export async function readCheckpoint(tx: SqlExecutor, lock: boolean): Promise<number> {
@@ -411,14 +438,14 @@ export async function insertFeed(tx: SqlExecutor, head: number, rows: FeedRow[])
 /**
  * The end of a statement that moves the checkpoint to `$<position>` and announces it to every instance
  * (`pg_notify` is delivered at commit) as `position:generation` on the channel `$<channel>`, and returns the
- * generation. `rebuilt` (a replay's swap) also moves the generation, which makes every change feed push all
+ * generation and the row's new `xmin` (the writing transaction). `rebuilt` (a replay's swap) also moves the generation, which makes every change feed push all
  * states again.
  */
 const moveCheckpoint = (position: number, channel: number, rebuilt = false) =>
   `moved AS (
      UPDATE projector_checkpoints SET position = $${position}${rebuilt ? ', generation = generation + 1' : ''}
-      WHERE name = 'billing' RETURNING position, generation)
-   SELECT pg_notify($${channel}, position || ':' || generation), generation FROM moved`;
+      WHERE name = 'billing' RETURNING position, generation, xmin::text AS xmin)
+   SELECT pg_notify($${channel}, position || ':' || generation), generation, xmin FROM moved`;
 
 /** Moves the checkpoint to `position` without writes of a batch (a replay's swap, with `rebuilt`). */
 export async function writeCheckpoint(
