@@ -81,6 +81,11 @@ function cutObject(object: StripeObject): StripeObject {
   return cut;
 }
 
+/** True for a fold input, false for a whole payload (which always carries the event's id). */
+export function isFoldInput(payload: EventPayload): boolean {
+  return !('id' in payload);
+}
+
 /** The fold input of a payload. Pure; cutting a fold input again changes nothing. */
 export function foldInput(payload: EventPayload): EventPayload {
   const object = payload.data?.object;

@@ -58,6 +58,13 @@ function objectKey(event: LoggedEvent): string {
   return `${event.created}:${dataObject(event).id ?? event.id}`;
 }
 
+/** The events that the causal rank compares with another (one object, one second): a fold reads them whole. */
+export function comparedEvents(events: readonly LoggedEvent[]): LoggedEvent[] {
+  const counts = new Map<string, number>();
+  for (const event of events) counts.set(objectKey(event), (counts.get(objectKey(event)) ?? 0) + 1);
+  return events.filter((event) => counts.get(objectKey(event))! > 1);
+}
+
 /** Causal ranks of events that share a second and an object; each event's rank is relative to its group. */
 export function causalRanks(events: readonly LoggedEvent[]): Map<string, number> {
   const groups = new Map<string, LoggedEvent[]>();

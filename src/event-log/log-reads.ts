@@ -1,14 +1,15 @@
 /**
  * Every read of the event log (SPEC section 3), in one place and with one column list: the events after a
  * position (a replay's catch-up), a customer's events (named by it, or routed to it through a link, in
- * the routes table the caller names: the live one, or a replay's `_next` copy), the product events, the
+ * the routes table the caller names: the live one, or a replay's `_next` copy), chosen events' whole
+ * payloads, the product events, the
  * customerless events waiting for a link, and the log's size. Each returns the billing core's
  * `LoggedEvent`. A replay's set-based page reads live in projections/replay-store.ts, and the live
  * projector's first read of a batch, which brings the customers' stored states with the events, in
  * projections/projection-store.ts; both with this module's columns.
  */
 import { PRODUCT_EVENT_TYPES } from '../billing/event-types.js';
-import type { LoggedEvent } from '../billing/events.js';
+import type { EventPayload, LoggedEvent } from '../billing/events.js';
 import type { SqlExecutor } from '../database/database.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 
@@ -96,6 +97,19 @@ export async function customerEvents(
     [customerId, 'upTo' in bound ? bound.upTo : bound.asOf, FOLD_INPUT_VERSION],
   );
   return rows.map(toLoggedEvent);
+}
+
+/** The whole payloads of the events at `positions`, for those of them read as fold inputs. */
+export async function wholePayloads(
+  db: SqlExecutor,
+  positions: number[],
+): Promise<Map<number, EventPayload>> {
+  if (positions.length === 0) return new Map();
+  const rows = await db.query<{ position: string | number; payload: EventPayload }>(
+    `SELECT position, payload FROM stripe_events WHERE position = ANY($1::bigint[])`,
+    [positions],
+  );
+  return new Map(rows.map((row) => [Number(row.position), row.payload]));
 }
 
 export async function productEvents(

@@ -4,7 +4,7 @@
  */
 import type { BillingState } from '../billing/billing-state.js';
 import type { CustomerState } from '../billing/customer.js';
-import type { EventPayload, LoggedEvent, Outcome } from '../billing/events.js';
+import type { LoggedEvent, Outcome } from '../billing/events.js';
 import type { ProductFeatures } from '../billing/products.js';
 import type { SqlExecutor, SqlTransaction } from '../database/database.js';
 import { FOLD_COLUMNS, ROUTES_TABLE, toLoggedEvent, type EventRow } from '../event-log/log-reads.js';
@@ -98,10 +98,7 @@ function statesAndProductsFrom(rows: StateOrProductRow[]): {
  * What the live projector reads to start a batch, in one round trip: it locks the checkpoint row (which
  * serialises batches, and a replay's swap, across instances), reads up to `limit` events after it, and
  * with them the stored states of the customers those events name and every product's features, which the
- * fold needs next (a round trip of its own before, 0.4-0.6 ms of a webhook's push, `npm run bench:push`),
- * and the whole payloads of the events that share a second and an object with one of the batch's, which a
- * fold resumed in a customer's open second needs (one index probe per event, instead of a read of each
- * such customer's history).
+ * fold needs next (a round trip of its own before, 0.4-0.6 ms of a webhook's push, `npm run bench:push`).
  */
 export interface LiveBatchRead {
   checkpoint: number;
@@ -123,16 +120,11 @@ export interface Prefetched {
   named: Set<string>;
   states: Map<string, CustomerState>;
   products: ProductFeatures;
-  /**
-   * The whole payloads of the events up to the batch's head that share their object and second with another
-   * (those a fold reads whole, since the causal rank compares their objects: fold-input.ts), by position.
-   */
-  wholePayloads: Map<number, EventPayload>;
 }
 
 export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number): Promise<LiveBatchRead> {
   type Row = EventRow & {
-    kind: 'event' | 'whole' | 'state' | 'product';
+    kind: 'event' | 'state' | 'product';
     checkpoint: string | number;
     checkpoint_xmin: string | null;
     fresh: boolean;
@@ -140,20 +132,11 @@ export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number)
   };
   const rows = await tx.query<Row>(
     `WITH c AS (SELECT position, xmin FROM projector_checkpoints WHERE name = 'billing' FOR UPDATE),
-          e AS (SELECT ${FOLD_COLUMNS}, (extract(epoch FROM received_at) * 1000)::bigint AS received_at, customer_id,
-                       object_id, created AS created_at
-                  FROM stripe_events WHERE position > (SELECT position FROM c) ORDER BY position LIMIT $1),
-          siblings AS (
-            SELECT position, payload, count(*) OVER (PARTITION BY object_id, created) AS n FROM stripe_events
-             WHERE (object_id, created) IN (SELECT object_id, created_at FROM e)
-               AND position <= (SELECT max(position) FROM e))
+          e AS (SELECT ${FOLD_COLUMNS}, (extract(epoch FROM received_at) * 1000)::bigint AS received_at, customer_id
+                  FROM stripe_events WHERE position > (SELECT position FROM c) ORDER BY position LIMIT $1)
      SELECT 'event' AS kind, c.position AS checkpoint, c.xmin::text AS checkpoint_xmin,
-            c.xmin = (SELECT xmin FROM projector_checkpoints WHERE name = 'billing') AS fresh,
-            e.id, e.type, e.created, e.position, e.payload, e.received_at, e.customer_id
+            c.xmin = (SELECT xmin FROM projector_checkpoints WHERE name = 'billing') AS fresh, e.*
        FROM c CROSS JOIN e
-     UNION ALL
-     SELECT 'whole', NULL, NULL, NULL, NULL, NULL, NULL, w.position, w.payload, NULL, NULL
-       FROM siblings w WHERE w.n > 1
      UNION ALL
      SELECT 'state', NULL, NULL, NULL, s.customer_id, NULL, NULL, NULL, s.state, NULL, NULL
        FROM ${LIVE_TABLES.customers} s WHERE s.customer_id IN (SELECT customer_id FROM e)
@@ -173,12 +156,7 @@ export async function lockCheckpointAndReadAfter(tx: SqlExecutor, limit: number)
   };
   if (!eventRows[0]?.fresh) return read;
   const named = new Set(eventRows.flatMap((row) => (row.customer_id ? [row.customer_id] : [])));
-  const wholePayloads = new Map(
-    rows
-      .filter((row) => row.kind === 'whole')
-      .map((row) => [Number(row.position), row.payload as EventPayload]),
-  );
-  return { ...read, prefetched: { named, ...statesAndProductsFrom(rows), wholePayloads } };
+  return { ...read, prefetched: { named, ...statesAndProductsFrom(rows) } };
 }
 
 export async function saveProducts(
