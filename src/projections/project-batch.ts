@@ -313,48 +313,36 @@ async function statesAndProducts(
 
 /**
  * Re-folds each marked customer, and records the late and newly linked events' outcomes. When all of the
- * customer's late events fall in its open second or after it, the fold resumes in the open second, with
- * the whole payloads of the events the causal rank compares there (one read for the batch, of those held
- * as fold inputs). Otherwise it reads the customer's history, one read per customer, not one for all:
- * between the reads, the webhooks waiting on this process's event loop run. Reading every history in one
- * query (tried) left fewer statements but one long stretch of folding, and at 64 senders the webhooks'
- * throughput fell by a fifth with no more CPU per event (BENCHMARKS.md).
+ * customer's late events fall in its open second or after it, the fold resumes in the open second, after a
+ * read of the whole payloads of the events the causal rank compares there, if it holds any as fold inputs
+ * (by position: a payload or two, where the history was every event of the customer). Otherwise it reads
+ * the customer's history. Either way one read per customer at most, not one for all: between the reads,
+ * the webhooks waiting on this process's event loop run. One read of every history (tried), or of every
+ * resumed customer's payloads (tried), left fewer statements but one long stretch of parsing and folding:
+ * at 64 senders the webhooks' throughput fell by a tenth to a fifth with less CPU per event (BENCHMARKS.md).
  */
 async function refoldLateCustomers(batch: Batch): Promise<void> {
   const { states, routed, inBatch } = batch;
   const linked = new Set([...routed].filter(([id]) => !inBatch.has(id)).map(([, customerId]) => customerId));
-  const resumable = new Map<string, { open: OpenSecond; late: LoggedEvent[] }>();
-  const lateOf = (customerId: string) => {
-    const ids = new Set(batch.lateEvents.get(customerId));
-    return batch.events.filter((event) => ids.has(event.id));
-  };
-  for (const customerId of batch.refold) {
-    const open = batch.openSeconds.get(customerId);
-    const late = lateOf(customerId);
-    if (open && !linked.has(customerId) && late.every((event) => event.created >= open.created))
-      resumable.set(customerId, { open, late });
-  }
-  const whole = await wholePayloads(
-    batch.tx,
-    [...resumable.values()].flatMap(({ open, late }) =>
-      comparedEvents([...open.events, ...late])
-        .filter((event) => isFoldInput(event.payload))
-        .map((event) => event.position),
-    ),
-  );
-  const read = (event: LoggedEvent): LoggedEvent => {
-    const payload = whole.get(event.position);
-    return payload ? { ...event, payload } : event;
-  };
   for (const customerId of batch.refold) {
     const previous = states.get(customerId) ?? emptyCustomer(customerId);
     const lateIds = new Set(batch.lateEvents.get(customerId));
-    const resume = resumable.get(customerId);
+    const late = batch.events.filter((event) => lateIds.has(event.id));
+    const open = batch.openSeconds.get(customerId);
     let fold: CustomerFold;
     let history: readonly LoggedEvent[];
-    if (resume) {
-      history = resume.late.map(read);
-      fold = foldIntoOpenSecond({ ...resume.open, events: resume.open.events.map(read) }, history);
+    if (open && !linked.has(customerId) && late.every((event) => event.created >= open.created)) {
+      const cut = comparedEvents([...open.events, ...late]).filter((event) => isFoldInput(event.payload));
+      const whole = await wholePayloads(
+        batch.tx,
+        cut.map((event) => event.position),
+      );
+      const read = (event: LoggedEvent): LoggedEvent => {
+        const payload = whole.get(event.position);
+        return payload ? { ...event, payload } : event;
+      };
+      history = late.map(read);
+      fold = foldIntoOpenSecond({ ...open, events: open.events.map(read) }, history);
     } else {
       history = await customerEvents(batch.tx, batch.tables.routes, customerId, { upTo: batch.upTo });
       fold = foldCustomer(customerId, history);
