@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { openDatabase, type Sql } from '../src/database/database.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, serverUrl, type TestDatabase } from './support/database.js';
 
 let db: TestDatabase;
 let sql: Sql;
@@ -137,3 +137,33 @@ it('fails a value PostgreSQL refuses as it would outside a transaction, and the 
   await sql.transaction((tx) => tx.query(`INSERT INTO tx_probe (id, n) VALUES ($1, $2)`, ['after', 7]));
   expect(await other.query(`SELECT n FROM tx_probe WHERE id = $1`, ['after'])).toEqual([{ n: 7 }]);
 });
+
+(serverUrl ? it : it.skip)(
+  'commits a transaction that does not wait for its WAL flush, for that transaction only',
+  async () => {
+    const setting = async (tx: { query: Sql['query'] }) =>
+      (await tx.query<{ synchronous_commit: string }>(`SHOW synchronous_commit`))[0].synchronous_commit;
+    // A transaction whose BEGIN rides with its first statement, and one of a single statement given the
+    // commit (which without the option is sent on its own, with no BEGIN).
+    const seen = await sql.transaction(
+      async (tx) => {
+        await tx.query(`INSERT INTO tx_probe (id, n) VALUES ($1, $2)`, ['async-1', 8]);
+        const inside = await setting(tx);
+        await tx.queryAndCommit(`INSERT INTO tx_probe (id, n) VALUES ($1, $2)`, ['async-2', 9]);
+        return inside;
+      },
+      { synchronousCommit: false },
+    );
+    const alone = await sql.transaction(
+      (tx) => tx.queryAndCommit<{ synchronous_commit: string }>(`SHOW synchronous_commit`),
+      { synchronousCommit: false },
+    );
+    expect([seen, alone[0].synchronous_commit]).toEqual(['off', 'off']);
+    expect(await other.query(`SELECT n FROM tx_probe WHERE id LIKE 'async-%' ORDER BY id`)).toEqual([
+      { n: 8 },
+      { n: 9 },
+    ]);
+    // The same pooled connection is back to the server's setting for the next transaction.
+    expect(await sql.transaction((tx) => setting(tx))).toBe('on');
+  },
+);

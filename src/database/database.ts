@@ -42,6 +42,16 @@ export interface SqlExecutor {
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
 }
 
+export interface TransactionOptions {
+  /**
+   * False for writes that can be derived again from what is durable (the projections, from the log): the
+   * commit then returns before its WAL reaches the disk (`synchronous_commit = off` for this transaction).
+   * A crash of the database server can lose such a transaction, whole and alone, never a part of it and
+   * never one committed after it; nothing but PostgreSQL's own crash does. Default true.
+   */
+  synchronousCommit?: boolean;
+}
+
 /** A transaction's statements; `queryAndCommit` ends it. */
 export interface SqlTransaction extends SqlExecutor {
   /**
@@ -54,7 +64,7 @@ export interface SqlTransaction extends SqlExecutor {
 export interface Sql extends SqlExecutor {
   readonly kind: 'postgres' | 'pglite';
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
-  transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: SqlTransaction) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** A connection of its own, for what must outlive one query: a session lock, LISTEN. */
   session(): Promise<SqlSession>;
   close(): Promise<void>;
@@ -150,8 +160,14 @@ function statementName(text: string): string {
  */
 class PostgresTransaction implements SqlTransaction {
   private state: 'unbegun' | 'open' | 'committed' = 'unbegun';
+  private readonly begin: string;
 
-  constructor(private readonly client: pg.PoolClient) {}
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly options: TransactionOptions,
+  ) {
+    this.begin = options.synchronousCommit === false ? 'BEGIN; SET LOCAL synchronous_commit TO off' : 'BEGIN';
+  }
 
   async query<R>(text: string, params?: unknown[]): Promise<R[]> {
     this.mustNotBeCommitted();
@@ -160,24 +176,24 @@ class PostgresTransaction implements SqlTransaction {
     // Open from here on: if the message fails after its BEGIN, the transaction needs its ROLLBACK.
     this.state = 'open';
     if (statement === null) {
-      await this.client.query('BEGIN');
+      await this.client.query(this.begin);
       return this.run(text, params);
     }
-    const results = (await this.client.query(`BEGIN; ${statement}`)) as unknown as pg.QueryResult[];
+    const results = (await this.client.query(`${this.begin}; ${statement}`)) as unknown as pg.QueryResult[];
     return results[results.length - 1].rows as R[];
   }
 
   async queryAndCommit<R>(text: string, params?: unknown[]): Promise<R[]> {
     this.mustNotBeCommitted();
-    if (this.state === 'unbegun') {
+    if (this.state === 'unbegun' && this.options.synchronousCommit !== false) {
       // A transaction of one statement is that statement on its own.
       const rows = await this.run<R>(text, params);
       this.state = 'committed';
       return rows;
     }
-    const statement = await this.inline(text, params);
+    const statement = this.state === 'open' ? await this.inline(text, params) : null;
     if (statement === null) {
-      const rows = await this.run<R>(text, params);
+      const rows = await this.query<R>(text, params);
       await this.commit();
       return rows;
     }
@@ -288,7 +304,10 @@ class PostgresSql implements Sql {
     return result.rows as T[];
   }
 
-  async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+  async transaction<T>(
+    work: (tx: SqlTransaction) => Promise<T>,
+    options: TransactionOptions = {},
+  ): Promise<T> {
     const client = await this.pool.connect();
     // A checked-out client whose connection dies emits 'error' besides failing its query, and the pool
     // listens only to idle clients: unheard, that event would stop the process (seen when the database
@@ -296,7 +315,7 @@ class PostgresSql implements Sql {
     let lost: Error | undefined;
     const onLost = (error: Error) => (lost = error);
     client.on('error', onLost);
-    const tx = new PostgresTransaction(client);
+    const tx = new PostgresTransaction(client, options);
     try {
       const result = await work(tx);
       await tx.commit();
@@ -334,6 +353,7 @@ class EmbeddedSql implements Sql {
     return (await this.db.query<T>(text, params)).rows;
   }
 
+  /** PGlite writes to a directory of this process's own: `synchronousCommit` has nothing to tune here. */
   async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => {
       // In process there is no round trip to save: the commit stays at the end, and only the rule that
