@@ -5,44 +5,23 @@
  * statement's snapshot is not older than the checkpoint it locked: when another projector's batch commits
  * while this one waits for the lock, they must be read again, or the batch folds onto stale states.
  */
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import type Stripe from 'stripe';
+import { expect, it } from '@jest/globals';
 import { parseCatalog } from '../src/billing/catalog.js';
-import { openDatabase, type Sql } from '../src/database/database.js';
-import { EventLog } from '../src/event-log/event-log.js';
-import { eventToAppend } from '../src/ingest/stripe-webhook.js';
+import type { Sql } from '../src/database/database.js';
 import { projectBatch } from '../src/projections/project-batch.js';
 import {
   LIVE_TABLES,
   lockCheckpointAndReadAfter,
   type LiveBatchRead,
 } from '../src/projections/projection-store.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from './support/database.js';
+import { serverUrl } from './support/database.js';
+import { appendEvents, projectorPools, storedView } from './support/projector-pools.js';
 import { foldedState } from './support/folded-state.js';
 import { poll } from './support/until.js';
 import { stripeEvent, subscriptionEvent, uid } from './support/stripe.js';
 
 const catalog = parseCatalog(JSON.stringify({ prices: { price_pro: ['pro'] } }), 'catalog.json');
-let db: TestDatabase;
-const pools: Sql[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  const target = { url: db.url, dataDir: db.dataDir };
-  pools.push(await openDatabase(target, 2));
-  // Two projectors on one database are two pools of their own; embedded PGlite is one session.
-  if (db.url) pools.push(await openDatabase(target, 2));
-});
-
-afterAll(async () => {
-  for (const sql of pools) await sql.close();
-  await db?.drop();
-});
-
-async function append(sql: Sql, ...events: Stripe.Event[]): Promise<void> {
-  const log = new EventLog(sql);
-  for (const event of events) await log.appendEvent(eventToAppend(event, JSON.stringify(event)));
-}
+const pools = projectorPools();
 
 const emailChanged = (customer: string, email: string, created: number) =>
   stripeEvent('customer.updated', { id: customer, object: 'customer', email }, { created });
@@ -62,19 +41,11 @@ function liveBatch(sql: Sql, beforeFolding: () => Promise<void> = async () => un
   });
 }
 
-async function storedView(sql: Sql, customer: string): Promise<unknown> {
-  const [row] = await sql.query<{ view: unknown }>(
-    `SELECT view FROM billing_customers WHERE customer_id = $1`,
-    [customer],
-  );
-  return row?.view ?? null;
-}
-
 it('brings the stored states of the customers its events name, and the product features', async () => {
   const [sql] = pools;
   const known = uid('cus');
   const fresh = uid('cus');
-  await append(
+  await appendEvents(
     sql,
     stripeEvent(
       'product.updated',
@@ -89,7 +60,7 @@ it('brings the stored states of the customers its events name, and the product f
     [known],
   );
 
-  await append(
+  await appendEvents(
     sql,
     emailChanged(known, 'a@x.test', 1_800_000_001),
     emailChanged(fresh, 'b@x.test', 1_800_000_001),
@@ -114,7 +85,7 @@ it('brings the stored states of the customers its events name, and the product f
   async () => {
     const [first, second] = pools;
     const customer = uid('cus');
-    await append(first, subscriptionEvent(customer, { created: 1_800_000_100 }));
+    await appendEvents(first, subscriptionEvent(customer, { created: 1_800_000_100 }));
 
     let locked!: () => void;
     const holdingLock = new Promise<void>((resolve) => (locked = resolve));
@@ -127,7 +98,7 @@ it('brings the stored states of the customers its events name, and the product f
     });
     await holdingLock;
     // Appended after the first batch's read: only the second batch folds it, onto the subscription.
-    await append(first, emailChanged(customer, 'late@x.test', 1_800_000_101));
+    await appendEvents(first, emailChanged(customer, 'late@x.test', 1_800_000_101));
     const secondBatch = liveBatch(second);
     await poll(
       async () =>

@@ -4,39 +4,19 @@
  * state the whole log folds to, without reading the customer's history back. Two projectors taking turns
  * on one database (two instances) each drop what they knew once the other wrote, and still converge.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import type Stripe from 'stripe';
 import { EMPTY_CATALOG } from '../src/billing/catalog.js';
-import { openDatabase, type Sql, type SqlTransaction } from '../src/database/database.js';
-import { EventLog } from '../src/event-log/event-log.js';
-import { eventToAppend } from '../src/ingest/stripe-webhook.js';
+import type { Sql, SqlTransaction } from '../src/database/database.js';
 import { OpenSeconds } from '../src/projections/open-seconds.js';
 import { projectBatch, type CommittedBatch } from '../src/projections/project-batch.js';
 import { LIVE_TABLES, lockCheckpointAndReadAfter } from '../src/projections/projection-store.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from './support/database.js';
+import { serverUrl } from './support/database.js';
+import { appendEvents, projectorPools, storedView } from './support/projector-pools.js';
 import { foldedState } from './support/folded-state.js';
 import { stripeEvent, uid } from './support/stripe.js';
 
-let db: TestDatabase;
-const pools: Sql[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  const target = { url: db.url, dataDir: db.dataDir };
-  pools.push(await openDatabase(target, 2));
-  // A second projector is a second pool; embedded PGlite is one session.
-  if (db.url) pools.push(await openDatabase(target, 2));
-});
-
-afterAll(async () => {
-  for (const sql of pools) await sql.close();
-  await db?.drop();
-});
-
-async function append(sql: Sql, ...events: Stripe.Event[]): Promise<void> {
-  const log = new EventLog(sql);
-  for (const event of events) await log.appendEvent(eventToAppend(event, JSON.stringify(event)));
-}
+const pools = projectorPools();
 
 /** One live batch as the projector runs it, with the statements it sent that read a customer's history. */
 async function liveBatch(
@@ -62,14 +42,6 @@ async function liveBatch(
   });
   if (batch) seconds.remember(batch);
   return { historyReads, batch };
-}
-
-async function storedView(sql: Sql, customer: string): Promise<unknown> {
-  const [row] = await sql.query<{ view: unknown }>(
-    `SELECT view FROM billing_customers WHERE customer_id = $1`,
-    [customer],
-  );
-  return row?.view ?? null;
 }
 
 const SECOND = 1_800_000_500;
@@ -113,7 +85,7 @@ describe('one projector', () => {
     const events = oneSecondOfSubscription(customer).reverse();
     const reads: number[] = [];
     for (const event of events) {
-      await append(sql, event);
+      await appendEvents(sql, event);
       const { historyReads, batch } = await liveBatch(sql, seconds);
       expect(batch?.outcomes.map((outcome) => outcome.id)).toEqual([event.id]);
       reads.push(historyReads);
@@ -133,9 +105,9 @@ describe('one projector', () => {
     const customer = uid('cus');
     const email = (address: string, created: number) =>
       stripeEvent('customer.updated', { id: customer, object: 'customer', email: address }, { created });
-    await append(sql, email('new@x.test', SECOND + 1));
+    await appendEvents(sql, email('new@x.test', SECOND + 1));
     await liveBatch(sql, seconds);
-    await append(sql, email('old@x.test', SECOND));
+    await appendEvents(sql, email('old@x.test', SECOND));
     const { historyReads } = await liveBatch(sql, seconds);
     expect(historyReads).toBe(1);
     expect(await storedView(sql, customer)).toMatchObject({ email: 'new@x.test' });
@@ -154,7 +126,7 @@ describe('one projector', () => {
     for (const [i, event] of deliveries.entries()) {
       const turn = Math.floor(i / 3) % 2;
       const projector = projectors[turn];
-      await append(projector.sql, event);
+      await appendEvents(projector.sql, event);
       const { batch } = await liveBatch(projector.sql, projector.seconds);
       expect(batch).not.toBeNull();
       // The other projector's entries no longer describe the tables.
