@@ -9,8 +9,9 @@
  * shares a second with what is already folded, where the causal rank may reorder it); re-fold the marked
  * customers, from the customer's open second when the batch knows it and the late events are in it (the
  * live projector keeps those between its batches: `OpenSeconds`), or else from the log; re-fold the product
- * features on a product event and re-derive the entitlements of every customer holding a changed product. The core marks an event it cannot read `failed` and leaves
- * the state as it was: a poison event does not stop the others.
+ * features on a product event and re-derive the entitlements of every customer holding a changed product.
+ * The core marks an event it cannot read `failed` and leaves the state as it was: a poison event does not
+ * stop the others.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { billingState, type BillingState } from '../billing/billing-state.js';
@@ -250,7 +251,7 @@ async function routeToCustomers(batch: Batch): Promise<void> {
  * An event at or before the state's latest second marks the customer for a re-fold instead: it is late,
  * or shares a second with what is folded, where the causal rank may reorder it. Each evolution opens the
  * event's second. A failed event leaves the state as it was, and with it the state's latest second, so the
- * customer's open second is then unknown: a re-fold reads the log, which holds the failed event.
+ * customer's open second is then unknown here: a re-fold reads the log, which holds the failed event.
  * The product features are read with the states, one round trip for both, unless the batch's read
  * brought them.
  */
@@ -268,7 +269,10 @@ async function evolveInLogOrder(batch: Batch): Promise<void> {
     const customerId = batch.routed.get(event.id);
     if (!customerId) continue;
     const state = states.get(customerId) ?? emptyCustomer(customerId);
-    if (refold.has(customerId) || (state.version > 0 && event.created <= state.lastCreated)) {
+    // An open second past the state's latest holds only events that failed; what follows them in it is
+    // folded with them, as the log would fold it.
+    const joinsFailed = batch.openSeconds.get(customerId)?.created === event.created;
+    if (refold.has(customerId) || (state.version > 0 && event.created <= state.lastCreated) || joinsFailed) {
       refold.add(customerId);
       lateEvents.set(customerId, [...(lateEvents.get(customerId) ?? []), event.id]);
       continue;
