@@ -10,7 +10,8 @@
  * broker a round trip sooner (`npm run bench:push`, acknowledged → broker). Any other batch is read: a
  * wake-up that names a checkpoint this feed has already read through (the notification of a batch the
  * local projector announced first) costs no read, and a pass reads the checkpoint with each page, so a
- * batch costs another instance's feed one round trip.
+ * batch costs another instance's feed one round trip. On the projecting instance a notification that
+ * arrives before the local projector's own answer waits for it, briefly (`notified`).
  * When a replay swaps rebuilt tables in (the checkpoint's `generation` moves), it pushes every state
  * again, a page at a time, from the same loop, so no rebuilt state overtakes a later live one.
  */
@@ -21,6 +22,7 @@ import type { BillingState } from '../billing/billing-state.js';
 import type { NotableEvent } from '../billing/notable.js';
 import { SQL, type Sql, type SqlSession } from '../database/database.js';
 import { Logger } from '../logging/logger.js';
+import { BillingProjector } from '../projections/billing.projector.js';
 import { CoalescedPasses } from '../projections/coalesced-passes.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
 import { PROJECTION_CHANNEL, parseFeedHead, readFeedHead } from '../projections/projection-store.js';
@@ -31,6 +33,8 @@ const PAGE = 1000;
 const AFTER_BATCH = 2 ** 31 - 1;
 const SAFETY_INTERVAL_MS = 1000;
 const REPUBLISH_PAGE = 200;
+/** How long a notification waits for the local projector's answer before the feed reads its batch. */
+const LOCAL_ANSWER_GRACE_MS = 50;
 
 interface FeedRow {
   batch: string;
@@ -61,9 +65,12 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   private wanted = 0;
   /** The local projector's latest batch, until a pass hands it on or finds it already read. */
   private localBatch: ProjectionCommitted | undefined;
+  /** A notified batch is read when this fires, unless the local projector's answer handed it on first. */
+  private graceTimer: NodeJS.Timeout | null = null;
 
   constructor(
     @Inject(SQL) private readonly sql: Sql,
+    private readonly projector: BillingProjector,
     private readonly states: CustomerStateQuery,
     private readonly eventBus: EventBus,
     private readonly logger: Logger,
@@ -85,6 +92,7 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.graceTimer) clearTimeout(this.graceTimer);
     await this.passes.idle();
     await this.listening?.release();
   }
@@ -100,11 +108,30 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
    * if it is still needed when it runs: the local projector's wake-up and the database's notification of
    * the same batch often both arrive while the first pass is reading it.
    */
-  wakeFor(position: number, generation = this.generation): void {
+  private wakeFor(position: number, generation = this.generation): void {
     if (generation !== this.generation) return this.wake();
     if (position <= this.readThrough()) return;
     this.wanted = Math.max(this.wanted, position);
     if (!this.stopped) this.passes.wake();
+  }
+
+  /**
+   * The database's notification of a checkpoint. On the projecting instance it is of a batch the local
+   * projector committed, whose rows `committedHere` is about to hand on: the notification and the commit's
+   * answer race over two connections, and the notification won for about a third of the batches, each
+   * then read back for nothing (`npm run bench:profile`, the feed's reads per event). So there the read
+   * waits a moment for the answer; a batch the local projector will not announce (one whose answer was
+   * lost with its connection, or a former leaseholder's last) is read when the moment is over.
+   */
+  notified(position: number, generation: number): void {
+    if (generation !== this.generation || !this.projector.projecting)
+      return this.wakeFor(position, generation);
+    if (position <= this.readThrough()) return;
+    this.wanted = Math.max(this.wanted, position);
+    this.graceTimer ??= setTimeout(() => {
+      this.graceTimer = null;
+      if (!this.stopped) this.passes.wake();
+    }, LOCAL_ANSWER_GRACE_MS);
   }
 
   /** The local projector committed a batch: its rows go out at once when they follow on from the cursor. */
@@ -128,7 +155,7 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
       const session = await this.sql.session();
       session.onNotification((_channel, payload) => {
         const head = parseFeedHead(payload);
-        if (head) this.wakeFor(head.position, head.generation);
+        if (head) this.notified(head.position, head.generation);
         else this.wake();
       });
       session.onLost(() => {
@@ -150,7 +177,11 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
       for (const row of local.rows) this.handOn(row.kind, row.customerId, row.userId, row.payload);
       this.cursor = { batch: local.head, seq: AFTER_BATCH };
     }
-    if (!this.mustRead && this.wanted <= this.readThrough()) return;
+    if (!this.mustRead && this.wanted <= this.readThrough()) {
+      if (this.graceTimer) clearTimeout(this.graceTimer);
+      this.graceTimer = null;
+      return;
+    }
     this.mustRead = false;
     for (;;) {
       const rows = await this.sql.query<FeedPageRow>(
