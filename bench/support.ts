@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import pg from 'pg';
 import os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import Stripe from 'stripe';
 import { createApp, listen, type PaywireApp } from '../src/app.js';
 import { stripeEventEnvelope } from '../src/stripe-api/stripe-event.js';
@@ -188,8 +189,6 @@ export function customerUpdated(customer: string, marker: string, seq: number): 
   );
 }
 
-const now = () => performance.timeOrigin + performance.now();
-
 /**
  * Posts `body` to Paywire's webhook route on `port`, signed with the benchmarks' secret as Stripe signs;
  * resolves with the answer's status, 0 when there was none.
@@ -220,8 +219,10 @@ export function postSignedWebhook(port: number, body: string, agent: http.Agent)
 }
 
 /**
- * Sends `rate` signed webhooks a second for `seconds`, on schedule (not waiting for answers), and
- * returns when each was sent and acknowledged, by marker, in epoch milliseconds.
+ * Sends `rate` signed webhooks a second for `seconds`, on schedule (not waiting for answers), from a
+ * worker thread (`load-worker.ts`), as Stripe's deliveries come from outside Paywire's event loop: sent
+ * from this thread, the load's own work delayed the server's. Returns when each was sent and
+ * acknowledged, by marker, in epoch milliseconds; throws if any was not answered 200.
  */
 export async function sendAtRate(
   port: number,
@@ -229,26 +230,32 @@ export async function sendAtRate(
   seconds: number,
   make: (i: number) => { marker: string; body: string },
 ): Promise<{ sentAt: Map<string, number>; ackedAt: Map<string, number> }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const sentAt = new Map<string, number>();
-  const ackedAt = new Map<string, number>();
-  const post = async (marker: string, body: string) => {
-    const status = await postSignedWebhook(port, body, agent);
-    ackedAt.set(marker, now());
-    if (status !== 200) throw new Error(`webhook answered ${status}`);
+  const webhooks = Array.from({ length: rate * seconds }, (_, i) => make(i));
+  const bodies = webhooks.map((webhook) => webhook.body);
+  const signatures = bodies.map((payload) =>
+    Stripe.webhooks.generateTestHeaderString({ payload, secret: BENCH_SECRETS.STRIPE_WEBHOOK_SECRET }),
+  );
+  const run = await new Promise<{ sentAt: number[]; answeredAt: number[]; statuses: number[] }>(
+    (resolve, reject) => {
+      const worker = new Worker(new URL('./load-worker.js', import.meta.url), {
+        workerData: {
+          url: `http://127.0.0.1:${port}/webhooks/stripe`,
+          bodies,
+          signatures,
+          concurrency: 64,
+          rate,
+        },
+      });
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    },
+  );
+  const refused = run.statuses.find((status) => status !== 200);
+  if (refused !== undefined) throw new Error(`webhook answered ${refused}`);
+  return {
+    sentAt: new Map(webhooks.map(({ marker }, i) => [marker, run.sentAt[i]])),
+    ackedAt: new Map(webhooks.map(({ marker }, i) => [marker, run.answeredAt[i]])),
   };
-  const started = performance.now();
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < rate * seconds; i++) {
-    const wait = started + (i * 1000) / rate - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    const { marker, body } = make(i);
-    sentAt.set(marker, now());
-    inflight.push(post(marker, body));
-  }
-  await Promise.all(inflight);
-  agent.destroy();
-  return { sentAt, ackedAt };
 }
 
 /**
