@@ -11,8 +11,11 @@
  * advisory lock on a connection of its own. The server releases that lock when the connection or the
  * process dies, and the others try for it every second, so another instance takes over within about a
  * second. Correctness does not rest on the lease (the checkpoint row's lock already serialises batches);
- * it keeps the others from queueing on that lock. Each checkpoint write notifies every instance
- * (`pg_notify`, delivered at commit), and the projector wakes its own change feed after the commit.
+ * it keeps the others from queueing on that lock. An instance that does not project announces its
+ * appends (`NOTIFY paywire_appended`, after the commit the webhook waited for), and the projecting one
+ * listens on its lease's connection: a webhook that reached another instance is projected at once, not at
+ * the next safety pass. Each checkpoint write notifies every instance (`pg_notify`, delivered at commit),
+ * and the projector wakes its own change feed after the commit.
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { EventBus } from '@nestjs/cqrs';
@@ -39,6 +42,8 @@ const PROJECTOR_LEASE = 0x5061_7978;
 const FEED_RETENTION = '10 minutes';
 /** The leaseholder prunes the feed this often (off the batches' path). */
 const PRUNE_EVERY_MS = 60_000;
+/** Where an instance that does not project tells the one that does that the log has grown. */
+const APPEND_CHANNEL = 'paywire_appended';
 
 @Injectable()
 export class BillingProjector implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -56,6 +61,14 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   private leasing: Promise<void> | null = null;
   private prunedAt = 0;
   private readonly openSeconds = new OpenSeconds();
+  private readonly appendAnnouncements = new CoalescedPasses(
+    () => this.sql.query(`SELECT pg_notify('${APPEND_CHANNEL}', '')`).then(() => undefined),
+    (error) =>
+      this.logger.warn(
+        { err: { message: (error as Error).message } },
+        'could not announce an append to the projecting instance; it finds it within a second',
+      ),
+  );
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -68,7 +81,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.eventLog.onAppended(() => this.wake());
+    this.eventLog.onAppended(() => (this.lease ? this.wake() : this.appendAnnouncements.wake()));
     this.timer = setInterval(() => {
       if (!this.lease) return void this.tryToLead();
       this.wake();
@@ -100,6 +113,7 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.passes.idle();
+    await this.appendAnnouncements.idle();
     // Released at once, so another instance takes over without waiting for this connection to time out.
     await this.lease?.release();
     this.lease = null;
@@ -129,6 +143,8 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
         return;
       }
       const held = session;
+      held.onNotification(() => this.wake());
+      await held.query(`LISTEN ${APPEND_CHANNEL}`);
       held.onLost(() => {
         if (this.lease !== held) return;
         this.lease = null;
