@@ -1,7 +1,8 @@
 /**
  * `npm run bench:push`: time from a webhook request to the state message at a subscriber (p50, p99,
  * max) at 100 and 1,000 events/s with 1,000 WebSocket subscribers, on one instance and, back to back,
- * across two (webhooks to A, subscribers on B, a second instance in this process on the same database);
+ * across two (subscribers on B, a second instance in this process on the same database; webhooks to A,
+ * which projects, then to B, which does not);
  * then a reconnect storm: 10,000 clients connecting to one instance at once, each subscribing to a
  * customer whose state is stored, so each needs a retained read — the time until every client has its
  * state, and the instance's memory per client. The subscribers run in a child process; the server's
@@ -99,10 +100,21 @@ async function main() {
   await measure('one instance', port, customers, one.arrivals, app.get(EventBus), rows, seq);
   await one.stop();
 
-  // A second instance on the same database; the subscribers move to it, the webhooks stay with A.
+  // A second instance on the same database; the subscribers move to it. The webhooks go to A, which
+  // projects, then to B, which does not (behind a load balancer, half of them): B announces each append
+  // to A, A projects it, and B's feed reads it after A's notification.
   const b = await startPaywire(db.url);
   const two = await startClients(`ws://127.0.0.1:${b.port}/mqtt`, customers, 'onb');
   await measure('two instances', port, customers, two.arrivals, b.app.get(EventBus), rows, seq);
+  await measure(
+    'two instances, webhooks to B',
+    b.port,
+    customers,
+    two.arrivals,
+    b.app.get(EventBus),
+    rows,
+    seq,
+  );
   await two.stop();
   await b.app.close();
   const pushP50 = Number(rows[0][4]);
