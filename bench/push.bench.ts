@@ -1,8 +1,8 @@
 /**
  * `npm run bench:push`: time from a webhook request to the state message at a subscriber (p50, p99,
  * max) at 100 and 1,000 events/s with 1,000 WebSocket subscribers, on one instance and, back to back,
- * across two (subscribers on B, a second instance in this process on the same database; webhooks to A,
- * which projects, then to B, which does not);
+ * across two on the same database (subscribers on Q, in this process; webhooks to P, a process of its own,
+ * which projects, then to Q, which does not);
  * then a reconnect storm: 10,000 clients connecting to one instance at once, each subscribing to a
  * customer whose state is stored, so each needs a retained read — the time until every client has its
  * state, and the instance's memory per client. The subscribers run in a child process; the server's
@@ -21,6 +21,7 @@ import {
   percentile,
   seedCustomerStates,
   sendAtRate,
+  spawnPaywire,
   startPaywire,
   table,
 } from './support.js';
@@ -100,23 +101,31 @@ async function main() {
   await measure('one instance', port, customers, one.arrivals, app.get(EventBus), rows, seq);
   await one.stop();
 
-  // A second instance on the same database; the subscribers move to it. The webhooks go to A, which
-  // projects, then to B, which does not (behind a load balancer, half of them): B announces each append
-  // to A, A projects it, and B's feed reads it after A's notification.
-  const b = await startPaywire(db.url);
-  const two = await startClients(`ws://127.0.0.1:${b.port}/mqtt`, customers, 'onb');
-  await measure('two instances', port, customers, two.arrivals, b.app.get(EventBus), rows, seq);
+  // Two instances, each in a process of its own as they are deployed: P, started first, projects; Q, in
+  // this process (so the benchmark sees when a state reaches its broker), serves the subscribers. The
+  // webhooks go to P, then to Q (behind a load balancer, half of them): Q announces each append to P, P
+  // projects it, and Q's feed reads it after P's notification. Sharing one process, the two instances'
+  // work delayed each other, which no deployment has.
+  await app.close();
+  const p = await spawnPaywire(db.url);
+  const q = await startPaywire(db.url);
+  const ready = (await (await fetch(`${p.url}/health/ready`)).json()) as {
+    projector: { projecting: boolean };
+  };
+  if (!ready.projector.projecting) throw new Error('P does not project');
+  const two = await startClients(`ws://127.0.0.1:${q.port}/mqtt`, customers, 'onq');
+  await measure('two instances', p.port, customers, two.arrivals, q.app.get(EventBus), rows, seq);
   await measure(
-    'two instances, webhooks to B',
-    b.port,
+    'two instances, webhooks to Q',
+    q.port,
     customers,
     two.arrivals,
-    b.app.get(EventBus),
+    q.app.get(EventBus),
     rows,
     seq,
   );
   await two.stop();
-  await b.app.close();
+  await p.stop();
   const pushP50 = Number(rows[0][4]);
   await new Promise((resolve) => setTimeout(resolve, 1000));
 
@@ -126,7 +135,7 @@ async function main() {
   global.gc?.();
   const before = process.memoryUsage().rss;
   const stormStarted = performance.timeOrigin + performance.now();
-  const capacity = await startClients(url, idle, 'idle');
+  const capacity = await startClients(`ws://127.0.0.1:${q.port}/mqtt`, idle, 'idle');
   const retained = capacity.arrivals;
   const deadline = Date.now() + 60_000;
   while (retained.size < CAPACITY && Date.now() < deadline)
@@ -137,7 +146,7 @@ async function main() {
   const after = process.memoryUsage().rss;
   await capacity.stop();
 
-  await app.close();
+  await q.app.close();
   await db.drop();
 
   console.log(
