@@ -342,7 +342,7 @@ export async function saveFolded(
           WHERE (n.customer_id, n.feature, n.source, n.source_id) = (e.customer_id, e.feature, e.source, e.source_id))),
      outcomes AS (
        ${recordOutcomes('SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[])')})
-     ${checkpoint ? `, entitled AS (${entitle}), feed AS (${feedInsert(13, 14)}), ${moveCheckpoint(13, 15, { rows: 14 })}` : entitle}`,
+     ${checkpoint ? `, entitled AS (${entitle}), feed AS (${feedInsert(13, 14)}), ${moveCheckpoint(13, 15)}` : entitle}`,
     [
       JSON.stringify(customers.map(({ state, view }) => ({ id: state.customerId, state, view }))),
       ids,
@@ -413,33 +413,17 @@ export async function insertFeed(tx: SqlExecutor, head: number, rows: FeedRow[])
   if (rows.length > 0) await tx.query(feedInsert(1, 2), [head, feedDocument(rows)]);
 }
 
-/** The longest feed document a notification carries (PostgreSQL refuses payloads of 8,000 bytes). */
-const ROWS_IN_NOTIFICATION = 7900;
-
 /**
  * The end of a statement that moves the checkpoint to `$<position>` and announces it to every instance
- * (`pg_notify` is delivered at commit) on the channel `$<channel>`, and returns the generation and the row's
- * new `xmin` (the writing transaction). The announcement is `position:generation`; with `rows` (a live
- * batch's feed document) it is `position:generation:previous:rows`, the rows as `billing_feed` stores them
- * when they fit in a notification and empty when not, so that another instance's change feed can hand the
- * batch on without reading it back. `rebuilt` (a replay's swap) also moves the generation, which makes every
- * change feed push all states again.
+ * (`pg_notify` is delivered at commit) as `position:generation` on the channel `$<channel>`, and returns the
+ * generation and the row's new `xmin` (the writing transaction). `rebuilt` (a replay's swap) also moves the generation, which makes every change feed push all
+ * states again.
  */
-const moveCheckpoint = (
-  position: number,
-  channel: number,
-  options: { rebuilt?: boolean; rows?: number } = {},
-) =>
-  `${options.rows ? `before AS (SELECT position AS previous FROM projector_checkpoints WHERE name = 'billing'),` : ''}
-   moved AS (
-     UPDATE projector_checkpoints SET position = $${position}${options.rebuilt ? ', generation = generation + 1' : ''}
+const moveCheckpoint = (position: number, channel: number, rebuilt = false) =>
+  `moved AS (
+     UPDATE projector_checkpoints SET position = $${position}${rebuilt ? ', generation = generation + 1' : ''}
       WHERE name = 'billing' RETURNING position, generation, xmin::text AS xmin)
-   SELECT pg_notify($${channel}, position || ':' || generation${
-     options.rows
-       ? ` || ':' || (SELECT previous FROM before) || ':' || CASE
-             WHEN octet_length($${options.rows}::jsonb::text) <= ${ROWS_IN_NOTIFICATION} THEN $${options.rows}::jsonb::text ELSE '' END`
-       : ''
-   }), generation, xmin FROM moved`;
+   SELECT pg_notify($${channel}, position || ':' || generation), generation, xmin FROM moved`;
 
 /** Moves the checkpoint to `position` without writes of a batch (a replay's swap, with `rebuilt`). */
 export async function writeCheckpoint(
@@ -447,49 +431,13 @@ export async function writeCheckpoint(
   position: number,
   options: { rebuilt?: boolean } = {},
 ): Promise<void> {
-  await tx.query(`WITH ${moveCheckpoint(1, 2, { rebuilt: options.rebuilt })}`, [
-    position,
-    PROJECTION_CHANNEL,
-  ]);
+  await tx.query(`WITH ${moveCheckpoint(1, 2, options.rebuilt)}`, [position, PROJECTION_CHANNEL]);
 }
 
-/** A checkpoint announcement (`moveCheckpoint`). */
-export interface FeedHead {
-  position: number;
-  generation: number;
-  /** The batch's feed rows and the checkpoint it moved from, when the announcement carried them. */
-  batch?: { previous: number; rows: FeedRow[] };
-}
-
-/** A checkpoint announcement, or null for anything else. */
-export function parseFeedHead(payload: string | undefined): FeedHead | null {
-  const match = /^(\d+):(\d+)(?::(\d+):([\s\S]*))?$/.exec(payload ?? '');
-  if (!match) return null;
-  const head = { position: Number(match[1]), generation: Number(match[2]) };
-  if (!match[4]) return head;
-  try {
-    const rows = JSON.parse(match[4]) as Array<{
-      kind: FeedRow['kind'];
-      customer_id: string;
-      user_id: string | null;
-      payload: unknown;
-    }>;
-    return {
-      ...head,
-      batch: {
-        previous: Number(match[3]),
-        rows: rows.map((row) => ({
-          kind: row.kind,
-          customerId: row.customer_id,
-          userId: row.user_id,
-          payload: row.payload,
-        })),
-      },
-    };
-  } catch {
-    // Not rows this version writes (a rolling upgrade's newer instance): the feed reads the batch instead.
-    return head;
-  }
+/** A checkpoint announcement's `position:generation`, or null for anything else. */
+export function parseFeedHead(payload: string | undefined): { position: number; generation: number } | null {
+  const match = /^(\d+):(\d+)$/.exec(payload ?? '');
+  return match ? { position: Number(match[1]), generation: Number(match[2]) } : null;
 }
 
 /** The checkpoint and the replay generation, as a change feed follows them. */

@@ -5,13 +5,13 @@
  * database notification (`LISTEN paywire_projection`, sent at each commit) wakes it at once, this
  * instance's own projector wakes it without the round trip, and it also looks every second, so a missed
  * notification delays a push by a second at most and loses nothing. One instance takes the same path.
- * A batch that follows on from what this feed has handed on is published from rows it already holds,
- * without reading them back: the rows the local projector wrote, or those its notification carried (every
- * batch whose feed rows fit in one, `moveCheckpoint`), so a batch reaches the broker a round trip sooner on
- * every instance (`npm run bench:push`, acknowledged → broker). Any other batch is read: a wake-up that
- * names a checkpoint this feed has already read through costs no read, and a pass reads the checkpoint
- * with each page. On the projecting instance a notification without rows that arrives before the local
- * projector's own answer waits for it, briefly (`notified`).
+ * The local projector's batch that follows on from what this feed has handed on is published from the
+ * rows the projector wrote, without reading them back: on the projecting instance a batch reaches the
+ * broker a round trip sooner (`npm run bench:push`, acknowledged → broker). Any other batch is read: a
+ * wake-up that names a checkpoint this feed has already read through (the notification of a batch the
+ * local projector announced first) costs no read, and a pass reads the checkpoint with each page, so a
+ * batch costs another instance's feed one round trip. On the projecting instance a notification that
+ * arrives before the local projector's own answer waits for it, briefly (`notified`).
  * When a replay swaps rebuilt tables in (the checkpoint's `generation` moves), it pushes every state
  * again, a page at a time, from the same loop, so no rebuilt state overtakes a later live one.
  */
@@ -25,13 +25,7 @@ import { Logger } from '../logging/logger.js';
 import { BillingProjector } from '../projections/billing.projector.js';
 import { CoalescedPasses } from '../projections/coalesced-passes.js';
 import { CustomerStateQuery } from '../projections/customer-state.query.js';
-import {
-  type FeedHead,
-  type FeedRow as BatchRow,
-  PROJECTION_CHANNEL,
-  parseFeedHead,
-  readFeedHead,
-} from '../projections/projection-store.js';
+import { PROJECTION_CHANNEL, parseFeedHead, readFeedHead } from '../projections/projection-store.js';
 import { CustomerStateChanged, NotableEventProjected, ProjectionCommitted } from '../projections/messages.js';
 
 const PAGE = 1000;
@@ -54,17 +48,6 @@ interface FeedRow {
 /** A page of the feed after a cursor, with the checkpoint it was read under (one row without a page). */
 type FeedPageRow = { head: string; generation: string } & ({ batch: null } | FeedRow);
 
-/** A committed batch whose rows this feed holds without reading them. */
-interface BatchInHand {
-  head: number;
-  previous: number;
-  generation: number;
-  rows: readonly BatchRow[];
-}
-
-/** Batches held for a feed that has fallen behind are dropped past this many: it reads them instead. */
-const MOST_IN_HAND = 100;
-
 @Injectable()
 export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown {
   private cursor = { batch: 0, seq: 0 };
@@ -80,8 +63,8 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   /** A pass must read (a timer or an unspecific wake-up), or read up to `wanted`. */
   private mustRead = false;
   private wanted = 0;
-  /** Batches held until a pass hands them on or finds them already read, by the checkpoint they follow. */
-  private readonly inHand = new Map<number, BatchInHand>();
+  /** The local projector's latest batch, until a pass hands it on or finds it already read. */
+  private localBatch: ProjectionCommitted | undefined;
   /** A notified batch is read when this fires, unless the local projector's answer handed it on first. */
   private graceTimer: NodeJS.Timeout | null = null;
 
@@ -140,8 +123,7 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
    * waits a moment for the answer; a batch the local projector will not announce (one whose answer was
    * lost with its connection, or a former leaseholder's last) is read when the moment is over.
    */
-  notified({ position, generation, batch }: FeedHead): void {
-    if (batch && generation === this.generation) return this.keep({ head: position, generation, ...batch });
+  notified(position: number, generation: number): void {
     if (generation !== this.generation || !this.projector.projecting)
       return this.wakeFor(position, generation);
     if (position <= this.readThrough()) return;
@@ -154,20 +136,8 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
 
   /** The local projector committed a batch: its rows go out at once when they follow on from the cursor. */
   committedHere(commit: ProjectionCommitted): void {
-    if (commit.generation !== this.generation) return this.wake();
-    this.keep({
-      head: commit.head,
-      previous: commit.previous,
-      generation: commit.generation,
-      rows: commit.rows,
-    });
-  }
-
-  /** Holds a batch's rows for the next pass, which hands them on in key order, or reads. */
-  private keep(batch: BatchInHand): void {
-    if (batch.head <= this.readThrough()) return;
-    if (this.inHand.size < MOST_IN_HAND) this.inHand.set(batch.previous, batch);
-    this.wakeFor(batch.head, batch.generation);
+    this.localBatch = commit;
+    this.wakeFor(commit.head, commit.generation);
   }
 
   /** The checkpoint up to which every feed row has been handed on. */
@@ -185,7 +155,7 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
       const session = await this.sql.session();
       session.onNotification((_channel, payload) => {
         const head = parseFeedHead(payload);
-        if (head) this.notified(head);
+        if (head) this.notified(head.position, head.generation);
         else this.wake();
       });
       session.onLost(() => {
@@ -199,38 +169,20 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 
   private async follow(): Promise<void> {
-    try {
-      this.handOnBatchesInHand();
-      if (!this.mustRead && this.wanted <= this.readThrough()) {
-        if (this.graceTimer) clearTimeout(this.graceTimer);
-        this.graceTimer = null;
-        return;
-      }
-      this.mustRead = false;
-      await this.read();
-    } finally {
-      for (const [previous, batch] of this.inHand)
-        if (batch.head <= this.readThrough() || batch.generation !== this.generation)
-          this.inHand.delete(previous);
+    const local = this.localBatch;
+    this.localBatch = undefined;
+    // Only the batch right after the cursor, in the generation the feed is in: anything else (a batch this
+    // feed missed, a replay's swap) is read, so the order stays the feed's key order.
+    if (local && local.generation === this.generation && local.previous === this.readThrough()) {
+      for (const row of local.rows) this.handOn(row.kind, row.customerId, row.userId, row.payload);
+      this.cursor = { batch: local.head, seq: AFTER_BATCH };
     }
-  }
-
-  /**
-   * Only a batch right after the cursor, at a batch's end, in the generation the feed is in: anything else
-   * (a batch this feed missed, a replay's swap, a read stopped inside a batch) is read, so the order stays
-   * the feed's key order.
-   */
-  private handOnBatchesInHand(): void {
-    for (;;) {
-      const batch = this.cursor.seq === AFTER_BATCH ? this.inHand.get(this.cursor.batch) : undefined;
-      if (!batch || batch.generation !== this.generation) return;
-      this.inHand.delete(this.cursor.batch);
-      for (const row of batch.rows) this.handOn(row.kind, row.customerId, row.userId, row.payload);
-      this.cursor = { batch: batch.head, seq: AFTER_BATCH };
+    if (!this.mustRead && this.wanted <= this.readThrough()) {
+      if (this.graceTimer) clearTimeout(this.graceTimer);
+      this.graceTimer = null;
+      return;
     }
-  }
-
-  private async read(): Promise<void> {
+    this.mustRead = false;
     for (;;) {
       const rows = await this.sql.query<FeedPageRow>(
         `SELECT c.position AS head, c.generation, f.* FROM projector_checkpoints c
