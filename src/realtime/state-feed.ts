@@ -171,9 +171,15 @@ export class StateFeed implements OnApplicationBootstrap, OnApplicationShutdown 
   private async follow(): Promise<void> {
     const local = this.localBatch;
     this.localBatch = undefined;
-    // Only the batch right after the cursor, in the generation the feed is in: anything else (a batch this
-    // feed missed, a replay's swap) is read, so the order stays the feed's key order.
-    if (local && local.generation === this.generation && local.previous === this.readThrough()) {
+    // Only the batch right after the cursor, at a batch's end, in the generation the feed is in: anything
+    // else (a batch this feed missed, a replay's swap, a read that failed inside a batch, whose rows so far
+    // went out) is read, so the order stays the feed's key order and no row goes out twice.
+    if (
+      local &&
+      local.generation === this.generation &&
+      this.cursor.seq === AFTER_BATCH &&
+      local.previous === this.readThrough()
+    ) {
       for (const row of local.rows) this.handOn(row.kind, row.customerId, row.userId, row.payload);
       this.cursor = { batch: local.head, seq: AFTER_BATCH };
     }
