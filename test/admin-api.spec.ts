@@ -367,6 +367,37 @@ it('serves Prometheus text whose counters move when events arrive', async () => 
   expect(after).toContain(`paywire_projection_backlog_events{${instance}} 0\n`);
 });
 
+// PostgreSQL keeps notifications until its slowest listener has read them, and every projected batch
+// notifies: a listener left in an open transaction (or a frozen instance) fills the queue, and a full
+// queue fails every batch's commit. The gauge is how an operator sees it coming.
+(serverUrl ? it : it.skip)(
+  "reports PostgreSQL's notification queue filling behind a listener that does not read",
+  async () => {
+    const usage = async () =>
+      sample(
+        await (await fetch(`${app.url}/metrics`)).text(),
+        'paywire_postgres_notification_queue_usage',
+        '',
+      );
+    const stalled = new pg.Client({ connectionString: db.url });
+    const notifier = new pg.Client({ connectionString: db.url });
+    await stalled.connect();
+    await notifier.connect();
+    try {
+      await stalled.query(`LISTEN paywire_test_${uid('q').replace(/\W/g, '')}`);
+      await stalled.query('BEGIN');
+      await stalled.query('SELECT 1');
+      // Some pages of the queue (8 KB each), on a channel of its own: the queue is the cluster's, shared.
+      for (let i = 0; i < 40; i++)
+        await notifier.query(`SELECT pg_notify('paywire_test_fill', repeat('x', 7000))`);
+      expect(await usage()).toBeGreaterThan(0);
+    } finally {
+      await stalled.end();
+      await notifier.end();
+    }
+  },
+);
+
 it('logs each processed event with its id and type, and never a secret, signature or payload', async () => {
   const event = stripeEvent('customer.updated', {
     id: uid('cus'),

@@ -1,4 +1,7 @@
-/** `GET /metrics` in Prometheus text format; the projection backlog is read from the database at scrape. */
+/**
+ * `GET /metrics` in Prometheus text format; the projection backlog and PostgreSQL's notification queue
+ * are read from the database at scrape.
+ */
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { BillingProjector } from '../projections/billing.projector.js';
@@ -19,6 +22,7 @@ export class MetricsController {
   async scrape(): Promise<string> {
     try {
       this.metrics.projectionBacklog.set((await this.projector.lag()).behind);
+      await this.projector.notificationQueueUsage();
     } catch {
       // The database is down: the other metrics are still worth serving.
     }

@@ -45,6 +45,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly notificationQueueUsage = new Gauge({
+    name: 'paywire_postgres_notification_queue_usage',
+    help:
+      "Share of PostgreSQL's notification queue in use (pg_notification_queue_usage()); it grows while a " +
+      "listening connection does not read, and when it is full every projected batch's commit fails",
+    registers: [this.registry],
+  });
+
   readonly projecting = new Gauge({
     name: 'paywire_projector_leading',
     help: "1 while this instance holds the projector's lease (one instance projects at a time)",

@@ -85,7 +85,10 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
     this.timer = setInterval(() => {
       if (!this.lease) return void this.tryToLead();
       this.wake();
-      if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS) void this.pruneFeed();
+      if (Date.now() - this.prunedAt >= PRUNE_EVERY_MS) {
+        void this.pruneFeed();
+        void this.warnOfAFillingNotificationQueue();
+      }
     }, SAFETY_INTERVAL_MS);
     this.timer.unref();
     await this.warnWithoutAutovacuum();
@@ -246,6 +249,28 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
       else this.logger.debug(fields, 'event projected');
     }
     return result.events.length;
+  }
+
+  /**
+   * The share of PostgreSQL's notification queue in use. Every batch's commit notifies (the change feeds'
+   * wake-up), and the queue only shrinks as far as its slowest listener has read: a connection that
+   * listens and stops reading (an instance frozen with its connection open, a listener left in an open
+   * transaction) grows it until, full, it fails the commits, and projection stops on every instance. The
+   * leaseholder looks every minute and warns well before that; `/metrics` reads it at each scrape.
+   */
+  async notificationQueueUsage(): Promise<number> {
+    const [row] = await this.sql.query<{ usage: number }>(`SELECT pg_notification_queue_usage() AS usage`);
+    this.metrics.notificationQueueUsage.set(row.usage);
+    return row.usage;
+  }
+
+  private async warnOfAFillingNotificationQueue(): Promise<void> {
+    const usage = await this.notificationQueueUsage().catch(() => 0);
+    if (usage >= 0.5)
+      this.logger.warn(
+        { notificationQueueUsage: usage },
+        "PostgreSQL's notification queue is over half full: a connection LISTENs without reading (see pg_stat_activity); when it is full, projection stops",
+      );
   }
 
   async lag(): Promise<{ checkpoint: number; behind: number }> {
