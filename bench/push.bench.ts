@@ -20,11 +20,11 @@ import {
   machine,
   percentile,
   seedCustomerStates,
-  sendAtRate,
   spawnPaywire,
   startPaywire,
   table,
 } from './support.js';
+import { sendAtRate } from './http-load.js';
 
 const SUBSCRIBERS = Number(process.env.BENCH_PUSH_SUBSCRIBERS ?? 1000);
 const CAPACITY = Number(process.env.BENCH_PUSH_CAPACITY ?? 10_000);

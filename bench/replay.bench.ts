@@ -17,11 +17,11 @@ import {
   freshDatabase,
   machine,
   percentile,
-  sendAtRate,
   startPaywire,
   subscriptionEvent,
   table,
 } from './support.js';
+import { sendAtRate } from './http-load.js';
 
 const EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
 const CUSTOMERS = Number(process.env.BENCH_REPLAY_CUSTOMERS ?? Math.max(100, EVENTS / 10));

@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import pg from 'pg';
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
 import Stripe from 'stripe';
 import { createApp, listen, type PaywireApp } from '../src/app.js';
 import { stripeEventEnvelope } from '../src/stripe-api/stripe-event.js';
@@ -216,46 +215,6 @@ export function postSignedWebhook(port: number, body: string, agent: http.Agent)
     request.on('error', () => resolve(0));
     request.end(body);
   });
-}
-
-/**
- * Sends `rate` signed webhooks a second for `seconds`, on schedule (not waiting for answers), from a
- * worker thread (`load-worker.ts`), as Stripe's deliveries come from outside Paywire's event loop: sent
- * from this thread, the load's own work delayed the server's. Returns when each was sent and
- * acknowledged, by marker, in epoch milliseconds; throws if any was not answered 200.
- */
-export async function sendAtRate(
-  port: number,
-  rate: number,
-  seconds: number,
-  make: (i: number) => { marker: string; body: string },
-): Promise<{ sentAt: Map<string, number>; ackedAt: Map<string, number> }> {
-  const webhooks = Array.from({ length: rate * seconds }, (_, i) => make(i));
-  const bodies = webhooks.map((webhook) => webhook.body);
-  const signatures = bodies.map((payload) =>
-    Stripe.webhooks.generateTestHeaderString({ payload, secret: BENCH_SECRETS.STRIPE_WEBHOOK_SECRET }),
-  );
-  const run = await new Promise<{ sentAt: number[]; answeredAt: number[]; statuses: number[] }>(
-    (resolve, reject) => {
-      const worker = new Worker(new URL('./load-worker.js', import.meta.url), {
-        workerData: {
-          url: `http://127.0.0.1:${port}/webhooks/stripe`,
-          bodies,
-          signatures,
-          concurrency: 64,
-          rate,
-        },
-      });
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    },
-  );
-  const refused = run.statuses.find((status) => status !== 200);
-  if (refused !== undefined) throw new Error(`webhook answered ${refused}`);
-  return {
-    sentAt: new Map(webhooks.map(({ marker }, i) => [marker, run.sentAt[i]])),
-    ackedAt: new Map(webhooks.map(({ marker }, i) => [marker, run.answeredAt[i]])),
-  };
 }
 
 /**

@@ -2,9 +2,10 @@
  * Several instances on one PostgreSQL database (issue 13, SPEC section 9): three real server processes.
  * Webhooks sent round-robin, duplicates to different instances, converge on every instance; a subscriber
  * on instance C gets every committed state of a customer whose webhooks go to instance A, in version
- * order; a webhook that reached an instance which does not project is pushed at once; a replay started on one instance is read on another; SIGKILL of the projecting instance under
- * load: another projects within 15 s, and nothing acknowledged is lost or applied twice. PGlite is one
- * process's database, so this needs a server (CI has one).
+ * order; a webhook that reached an instance which does not project is pushed at once; a replay started
+ * on one instance is read on another; SIGKILL of the projecting instance under load: another projects
+ * within 15 s, and nothing acknowledged is lost or applied twice. PGlite is one process's database, so
+ * this needs a server (CI has one).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type Stripe from 'stripe';
