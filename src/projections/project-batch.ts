@@ -13,7 +13,6 @@
  * The core marks an event it cannot read `failed` and leaves the state as it was: a poison event does not
  * stop the others.
  */
-import { setImmediate } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { billingState, type BillingState } from '../billing/billing-state.js';
 import type { Catalog } from '../billing/catalog.js';
@@ -327,12 +326,10 @@ async function statesAndProducts(
  * customer's late events fall in its open second or after it, the fold resumes in the open second, after a
  * read of the whole payloads of the events the causal rank compares there, if it holds any as fold inputs
  * (by position: a payload or two, where the history was every event of the customer). Otherwise it reads
- * the customer's history; the payloads this process appended lately it takes from memory. Either way one
- * read per customer at most, not one for all, and a turn of the event loop after each customer: the
- * webhooks waiting on it run in between. One read of every history (tried), or of every resumed customer's
- * payloads (tried), left fewer statements but one long stretch of parsing and folding: at 64 senders the
- * webhooks' throughput fell by a tenth to a fifth with less CPU per event, and so it did again when the
- * payloads came from memory before the turn was added (BENCHMARKS.md).
+ * the customer's history. Either way one read per customer at most, not one for all: between the reads,
+ * the webhooks waiting on this process's event loop run. One read of every history (tried), or of every
+ * resumed customer's payloads (tried), left fewer statements but one long stretch of parsing and folding:
+ * at 64 senders the webhooks' throughput fell by a tenth to a fifth with less CPU per event (BENCHMARKS.md).
  */
 async function refoldLateCustomers(batch: Batch): Promise<void> {
   const { states, routed, inBatch } = batch;
@@ -364,7 +361,6 @@ async function refoldLateCustomers(batch: Batch): Promise<void> {
     states.set(customerId, fold.state);
     if (fold.open) batch.openSeconds.set(customerId, fold.open);
     else batch.openSeconds.delete(customerId);
-    await setImmediate();
     const unchanged = sameBilling(previous, fold.state);
     for (const event of history) {
       const isLate = lateIds.has(event.id);
