@@ -11,6 +11,7 @@
  * follows `position` cannot skip an event that commits late.
  */
 import type { EventSource } from '../billing/event-types.js';
+import type { EventPayload } from '../billing/events.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 import type { Sql, SqlExecutor } from '../database/database.js';
 import { RecentPayloads } from './recent-payloads.js';
@@ -32,6 +33,8 @@ export interface EventToAppend {
   refs: string[];
   /** The verified request body, stored as the `payload` jsonb. */
   body: string;
+  /** `body` parsed (the signature check parsed it), kept for the projector in `RecentPayloads`. */
+  payload: EventPayload;
   /** The JSON of the payload's fold input (billing/fold-input.ts), cut with FOLD_INPUT_VERSION. */
   foldInput: string;
   /** How it reached Paywire; the first route to store an id is the one recorded. */
@@ -103,7 +106,7 @@ export class EventLog {
     }
     for (const event of unique) {
       const position = stored.get(event.id);
-      if (position !== undefined) this.recentPayloads.remember(position, event.body);
+      if (position !== undefined) this.recentPayloads.remember(position, event.payload, event.body.length);
     }
     const answered = new Set<string>();
     for (const { event, resolve } of batch) {
