@@ -106,32 +106,3 @@ it('stores each event of a batch with its own payload and fold input, and a row 
     expect(byId.get(e.id)?.fold_input).toEqual(JSON.parse(e.foldInput));
   }
 });
-
-it("remembers for the projector the payload the log stored at each position, never a duplicate's or a refused row's", async () => {
-  const log = new EventLog(connections[0]);
-  const customerEvent = (id: string, email: string) => {
-    const body = JSON.stringify({
-      id,
-      object: 'event',
-      type: 'customer.updated',
-      created: 1_700_000_000,
-      data: { object: { id: 'cus_recent', object: 'customer', email } },
-    });
-    return eventToAppend(JSON.parse(body), body);
-  };
-  const first = uid('evt');
-  // One batch: an event, a duplicate of it with another body, a row jsonb refuses, and one more event.
-  const results = await Promise.allSettled([
-    log.appendEvent(customerEvent(first, 'first@example.com')),
-    log.appendEvent(customerEvent(first, 'duplicate@example.com')),
-    log.appendEvent(customerEvent(uid('evt'), 'bad\u0000@example.com')),
-    log.appendEvent(customerEvent(uid('evt'), 'other@example.com')),
-  ]);
-  expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
-  const rows = await connections[0].query<{ position: string; payload: unknown }>(
-    `SELECT position, payload FROM stripe_events WHERE payload->'data'->'object'->>'id' = 'cus_recent'`,
-  );
-  expect(rows).toHaveLength(2);
-  expect(log.recentPayloads.size).toBe(2);
-  for (const row of rows) expect(log.recentPayloads.at(Number(row.position))).toEqual(row.payload);
-});

@@ -8,9 +8,6 @@ import { describe, expect, it } from '@jest/globals';
 import type Stripe from 'stripe';
 import { EMPTY_CATALOG } from '../src/billing/catalog.js';
 import type { Sql, SqlTransaction } from '../src/database/database.js';
-import { EventLog } from '../src/event-log/event-log.js';
-import { RecentPayloads, type PayloadAt } from '../src/event-log/recent-payloads.js';
-import { eventToAppend } from '../src/ingest/stripe-webhook.js';
 import { OpenSeconds } from '../src/projections/open-seconds.js';
 import { projectBatch, type CommittedBatch } from '../src/projections/project-batch.js';
 import { LIVE_TABLES, lockCheckpointAndReadAfter } from '../src/projections/projection-store.js';
@@ -21,24 +18,18 @@ import { stripeEvent, uid } from './support/stripe.js';
 
 const pools = projectorPools();
 
-/**
- * One live batch as the projector runs it, with the statements it sent that read a customer's history or
- * whole payloads back.
- */
+/** One live batch as the projector runs it, with the statements it sent that read a customer's history. */
 async function liveBatch(
   sql: Sql,
   seconds: OpenSeconds,
-  recentPayloads?: PayloadAt,
-): Promise<{ historyReads: number; payloadReads: number; batch: CommittedBatch | null }> {
+): Promise<{ historyReads: number; batch: CommittedBatch | null }> {
   let historyReads = 0;
-  let payloadReads = 0;
   const batch = await sql.transaction(async (tx) => {
     const read = await lockCheckpointAndReadAfter(tx, 500);
     if (read.events.length === 0) return null;
     const counted: SqlTransaction = {
       query: (text, params) => {
         if (/PARTITION BY object_id, created\) = 1/.test(text)) historyReads += 1;
-        if (/SELECT position, payload FROM stripe_events/.test(text)) payloadReads += 1;
         return tx.query(text, params);
       },
       queryAndCommit: (text, params) => tx.queryAndCommit(text, params),
@@ -47,11 +38,10 @@ async function liveBatch(
       moveCheckpoint: true,
       prefetched: read.prefetched,
       openSeconds: seconds.validFor(read.checkpointXmin),
-      recentPayloads,
     });
   });
   if (batch) seconds.remember(batch);
-  return { historyReads, payloadReads, batch };
+  return { historyReads, batch };
 }
 
 const SECOND = 1_800_000_500;
@@ -107,33 +97,6 @@ describe('one projector', () => {
     });
     // The first batch opens the second; every later one resumes it.
     expect(reads).toEqual([0, 0, 0, 0]);
-  });
-
-  it('takes the payloads it compares from what this process appended, and reads back only what it forgot', async () => {
-    const [sql] = pools;
-    /** Payload reads per batch, one batch per event, the customer's events in reverse causal order. */
-    const payloadReads = async (log: EventLog): Promise<number[]> => {
-      const seconds = new OpenSeconds();
-      const customer = uid('cus');
-      const reads: number[] = [];
-      for (const event of oneSecondOfSubscription(customer).reverse()) {
-        await log.appendEvent(eventToAppend(event, JSON.stringify(event)));
-        const batch = await liveBatch(sql, seconds, log.recentPayloads.at);
-        expect(batch.historyReads).toBe(0);
-        reads.push(batch.payloadReads);
-        expect(await storedView(sql, customer)).toEqual(await foldedState(sql, customer));
-      }
-      return reads;
-    };
-    // From the second event on, each batch compares the event it brings with the open second's.
-    expect(await payloadReads(new EventLog(sql))).toEqual([0, 0, 0, 0]);
-    // Room for one payload: the second batch reads the first event's back; after that the open second
-    // holds whole payloads, and each new event's is the one remembered.
-    const onePayload = Math.max(
-      ...oneSecondOfSubscription(uid('cus')).map((event) => JSON.stringify(event).length),
-    );
-    expect(await payloadReads(new EventLog(sql, new RecentPayloads(onePayload)))).toEqual([0, 1, 0, 0]);
-    expect(await payloadReads(new EventLog(sql, new RecentPayloads(0)))).toEqual([0, 1, 1, 1]);
   });
 
   it('reads the history for an event older than the open second', async () => {

@@ -11,10 +11,8 @@
  * follows `position` cannot skip an event that commits late.
  */
 import type { EventSource } from '../billing/event-types.js';
-import type { EventPayload } from '../billing/events.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 import type { Sql, SqlExecutor } from '../database/database.js';
-import { RecentPayloads } from './recent-payloads.js';
 
 export interface EventToAppend {
   id: string;
@@ -33,8 +31,6 @@ export interface EventToAppend {
   refs: string[];
   /** The verified request body, stored as the `payload` jsonb. */
   body: string;
-  /** `body` parsed (the signature check parsed it), kept for the projector in `RecentPayloads`. */
-  payload: EventPayload;
   /** The JSON of the payload's fold input (billing/fold-input.ts), cut with FOLD_INPUT_VERSION. */
   foldInput: string;
   /** How it reached Paywire; the first route to store an id is the one recorded. */
@@ -60,11 +56,7 @@ export class EventLog {
   private flushing = false;
   private readonly listeners: Array<() => void> = [];
 
-  constructor(
-    private readonly sql: Sql,
-    /** What this process stored lately, for the projector beside it (recent-payloads.ts). */
-    readonly recentPayloads = new RecentPayloads(),
-  ) {}
+  constructor(private readonly sql: Sql) {}
 
   /** Called after each commit that stored at least one new event. */
   onAppended(listener: () => void): void {
@@ -92,9 +84,8 @@ export class EventLog {
 
   private async commitBatch(batch: PendingAppend[]): Promise<void> {
     let stored: Map<string, number>;
-    const unique = uniqueEvents(batch);
     try {
-      stored = await insertEvents(this.sql, unique);
+      stored = await insertEvents(this.sql, uniqueEvents(batch));
     } catch (error) {
       if (batch.length === 1 || !isDataException(error)) {
         for (const append of batch) append.reject(error);
@@ -103,10 +94,6 @@ export class EventLog {
       // One bad row (say, a payload PostgreSQL's jsonb refuses) must not fail its neighbours: retry alone.
       for (const append of batch) await this.commitBatch([append]);
       return;
-    }
-    for (const event of unique) {
-      const position = stored.get(event.id);
-      if (position !== undefined) this.recentPayloads.remember(position, event.payload, event.body.length);
     }
     const answered = new Set<string>();
     for (const { event, resolve } of batch) {

@@ -11,7 +11,6 @@
 import { PRODUCT_EVENT_TYPES } from '../billing/event-types.js';
 import type { EventPayload, LoggedEvent } from '../billing/events.js';
 import type { SqlExecutor } from '../database/database.js';
-import type { PayloadAt } from './recent-payloads.js';
 import { FOLD_INPUT_VERSION } from '../billing/fold-input.js';
 
 /**
@@ -100,29 +99,17 @@ export async function customerEvents(
   return rows.map(toLoggedEvent);
 }
 
-/**
- * The whole payloads of the events at `positions`, for those of them read as fold inputs: from `known`
- * (what this process appended lately) where it has them, the rest in one read.
- */
+/** The whole payloads of the events at `positions`, for those of them read as fold inputs. */
 export async function wholePayloads(
   db: SqlExecutor,
   positions: number[],
-  known: PayloadAt = () => undefined,
 ): Promise<Map<number, EventPayload>> {
-  const whole = new Map<number, EventPayload>();
-  const missing: number[] = [];
-  for (const position of positions) {
-    const payload = known(position);
-    if (payload) whole.set(position, payload);
-    else missing.push(position);
-  }
-  if (missing.length === 0) return whole;
+  if (positions.length === 0) return new Map();
   const rows = await db.query<{ position: string | number; payload: EventPayload }>(
     `SELECT position, payload FROM stripe_events WHERE position = ANY($1::bigint[])`,
-    [missing],
+    [positions],
   );
-  for (const row of rows) whole.set(Number(row.position), row.payload);
-  return whole;
+  return new Map(rows.map((row) => [Number(row.position), row.payload]));
 }
 
 export async function productEvents(

@@ -73,7 +73,6 @@ export function eventToAppend(value: unknown, body: string, source: EventSource 
     // One of the two is always empty: links for an event that names its customer, references otherwise.
     refs: [...routing.links, ...routing.references],
     body,
-    payload: value,
     foldInput: JSON.stringify(foldInput(value)),
     source,
   };

@@ -218,7 +218,6 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
         moveCheckpoint: true,
         prefetched,
         openSeconds: this.openSeconds.validFor(checkpointXmin),
-        recentPayloads: this.eventLog.recentPayloads.at,
       });
       const head = events[events.length - 1].position;
       return {

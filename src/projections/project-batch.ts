@@ -35,7 +35,6 @@ import { foldProducts, type ProductFeatures } from '../billing/products.js';
 import { routeLoggedEvent } from '../billing/routing.js';
 import type { SqlExecutor, SqlTransaction } from '../database/database.js';
 import { customerEvents, productEvents, unroutedEvents, wholePayloads } from '../event-log/log-reads.js';
-import type { PayloadAt } from '../event-log/recent-payloads.js';
 import {
   addLinks,
   customersHoldingProducts,
@@ -142,8 +141,6 @@ interface Batch {
   known: ReadonlyMap<string, KnownSecond>;
   /** The open second of each customer whose state the batch holds, as far as it knows one. */
   openSeconds: Map<string, OpenSecond>;
-  /** Payloads this process appended lately: whole payloads the fold compares, without reading them back. */
-  recentPayloads: PayloadAt | undefined;
 }
 
 /** The steps of projecting a batch, in order, like Aedes's handlers: each reads and extends the batch. */
@@ -173,7 +170,6 @@ export async function projectBatch(
     moveCheckpoint: true;
     prefetched: Prefetched | null;
     openSeconds: ReadonlyMap<string, KnownSecond>;
-    recentPayloads?: PayloadAt;
   },
 ): Promise<CommittedBatch>;
 export async function projectBatch(
@@ -185,7 +181,6 @@ export async function projectBatch(
     moveCheckpoint?: boolean;
     prefetched?: Prefetched | null;
     openSeconds?: ReadonlyMap<string, KnownSecond>;
-    recentPayloads?: PayloadAt;
   } = {},
 ): Promise<BatchResult | CommittedBatch> {
   if (events.length === 0) return { changed: [], outcomes: [] };
@@ -205,7 +200,6 @@ export async function projectBatch(
     prefetched: options.prefetched ?? null,
     known: options.openSeconds ?? new Map(),
     openSeconds: new Map(),
-    recentPayloads: options.recentPayloads,
   };
   for (const step of BATCH_STEPS) await step(batch);
   return saveBatch(batch, options.moveCheckpoint ? (tx as SqlTransaction) : null);
@@ -346,7 +340,6 @@ async function refoldLateCustomers(batch: Batch): Promise<void> {
       const whole = await wholePayloads(
         batch.tx,
         cut.map((event) => event.position),
-        batch.recentPayloads,
       );
       const read = (event: LoggedEvent): LoggedEvent => {
         const payload = whole.get(event.position);
