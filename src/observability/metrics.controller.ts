@@ -22,7 +22,7 @@ export class MetricsController {
   async scrape(): Promise<string> {
     try {
       this.metrics.projectionBacklog.set((await this.projector.lag()).behind);
-      await this.projector.notificationQueueUsage();
+      this.metrics.notificationQueueUsage.set(await this.projector.notificationQueueUsage());
     } catch {
       // The database is down: the other metrics are still worth serving.
     }

@@ -260,7 +260,6 @@ export class BillingProjector implements OnApplicationBootstrap, OnApplicationSh
    */
   async notificationQueueUsage(): Promise<number> {
     const [row] = await this.sql.query<{ usage: number }>(`SELECT pg_notification_queue_usage() AS usage`);
-    this.metrics.notificationQueueUsage.set(row.usage);
     return row.usage;
   }
 
