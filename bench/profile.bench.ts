@@ -11,15 +11,16 @@
  * each customer's events distinct seconds (by default, as in bench:ingest, they share one second);
  * BENCH_PROJECTOR=off measures ingest alone; BENCH_PROFILE=off skips the CPU profiles; BENCH_PROFILE_OUT=folder keeps each profile as `paywire-<senders>.cpuprofile` (Chrome DevTools opens it).
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { PROJECTOR_LEASE } from '../src/projections/billing.projector.js';
 import { freePort } from './free-port.js';
 import { loadOverHttp } from './http-load.js';
 import { ownPostgres } from './own-postgres.js';
 import { processCpuSeconds } from './process-cpu.js';
 import { machine, spawnPaywire, table } from './support.js';
+import { spawnTutorial } from './tutorial-server.js';
 
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16').split(',').map(Number);
 const COUNT = Number(process.env.BENCH_EVENTS ?? 2000);
@@ -145,21 +146,6 @@ const perEvent = (before: Totals, after: Totals, events: number) => ({
   commits: (after.commits - before.commits) / events,
 });
 
-async function startTutorialProcess(inspectPort: number) {
-  const child = spawn(
-    process.execPath,
-    [`--inspect=127.0.0.1:${inspectPort}`, 'dist/bench/tutorial-server.js'],
-    {
-      env: { ...process.env, DATABASE_URL: databaseUrl },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const line = await new Promise<string>((resolve) =>
-    child.stdout.once('data', (data) => resolve(String(data))),
-  );
-  return { child, url: (JSON.parse(line) as { url: string }).url };
-}
-
 const caughtUp = async (db: pg.Client) => {
   for (; projecting;) {
     const { rows } = await db.query<{ behind: boolean }>(
@@ -178,7 +164,7 @@ const profiling = process.env.BENCH_PROFILE !== 'off';
 const leaseHolder = new pg.Client({ connectionString: databaseUrl });
 if (!projecting) {
   await leaseHolder.connect();
-  await leaseHolder.query(`${OWN} SELECT pg_advisory_lock(${0x5061_7978})`);
+  await leaseHolder.query(`${OWN} SELECT pg_advisory_lock(${PROJECTOR_LEASE})`);
 }
 const paywireInspector = await freePort();
 const paywire = await spawnPaywire(databaseUrl, {
@@ -188,7 +174,7 @@ const db = new pg.Client({ connectionString: databaseUrl });
 await db.connect();
 await db.query(`${OWN} CREATE TABLE raw_events (LIKE stripe_events INCLUDING ALL)`);
 const tutorialInspector = await freePort();
-const tutorial = await startTutorialProcess(tutorialInspector);
+const tutorial = await spawnTutorial(databaseUrl, { nodeArgs: [`--inspect=127.0.0.1:${tutorialInspector}`] });
 const paywireUrl = `${paywire.url}/webhooks/stripe`;
 const profilers = new Map([
   [tutorial.url, await inspector(tutorialInspector)],

@@ -1,0 +1,165 @@
+/**
+ * `npm run bench:budget`: what issue 15's throughput target leaves to spend per webhook, and what each
+ * server spends. On a machine where the load, the servers and PostgreSQL share the CPUs, a server's rate
+ * is the cores over the CPU one event costs (its server, PostgreSQL, the load's sender), so a rate 1.5×
+ * the tutorial handler's allows at most 1/1.5 of the tutorial's server and PostgreSQL CPU per event, even
+ * counting the sender's CPU as free (it is not, which makes the true budget smaller). This measures that
+ * CPU for four servers, each a process of its own on one PostgreSQL cluster of the run's own (default
+ * settings, fsync on), in alternating rounds: the tutorial handler (`constructEvent` and one INSERT), the
+ * same handler storing nothing (the signature check and the answer: the least a verifying handler
+ * costs), Paywire with its projector, and Paywire ingesting alone (the benchmark holds the projector's
+ * lease, as in `bench:profile`; such an instance also sends one coalesced NOTIFY per append, which a
+ * lone instance does not). It prints the medians per event and, per level, that budget beside what the
+ * signature check alone and Paywire take.
+ *
+ * BENCH_CONCURRENCY (default 16,64), BENCH_EVENTS (default 3000 a round) and BENCH_ROUNDS (default 4).
+ */
+import pg from 'pg';
+import { PROJECTOR_LEASE } from '../src/projections/billing.projector.js';
+import { loadOverHttp } from './http-load.js';
+import { ownPostgres } from './own-postgres.js';
+import { processCpuSeconds } from './process-cpu.js';
+import { machine, spawnPaywire, table } from './support.js';
+import { spawnTutorial } from './tutorial-server.js';
+
+const LEVELS = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').map(Number);
+const COUNT = Number(process.env.BENCH_EVENTS ?? 3000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const TARGET = 1.5;
+
+interface Server {
+  name: string;
+  url: string;
+  pid: number;
+  /** The log Paywire's projector must have caught up with before a round ends. */
+  projectedLog?: pg.Client;
+}
+
+/** Per event, in milliseconds of CPU: the server process's and PostgreSQL's (the whole cluster). */
+interface Round {
+  perSecond: number;
+  server: number;
+  postgres: number;
+}
+
+const cluster = await ownPostgres();
+const admin = new pg.Client({ connectionString: cluster.url });
+await admin.connect();
+const databaseUrl = async (name: string) => {
+  await admin.query(`CREATE DATABASE ${name}`);
+  return cluster.url.replace(/\/postgres$/, `/${name}`);
+};
+
+const projectingUrl = await databaseUrl('paywire');
+const paywire = await spawnPaywire(projectingUrl);
+const projectedLog = new pg.Client({ connectionString: projectingUrl });
+await projectedLog.connect();
+const ingestUrl = await databaseUrl('paywire_ingest');
+const leaseHolder = new pg.Client({ connectionString: ingestUrl });
+await leaseHolder.connect();
+await leaseHolder.query(`SELECT pg_advisory_lock(${PROJECTOR_LEASE})`);
+const ingestOnly = await spawnPaywire(ingestUrl);
+// The tutorial's table is a copy of the log's, beside it (as in `bench:profile`).
+await projectedLog.query(`CREATE TABLE raw_events (LIKE stripe_events INCLUDING ALL)`);
+const tutorial = await spawnTutorial(projectingUrl);
+const signatureOnly = await spawnTutorial('', { signatureOnly: true });
+
+const servers: Server[] = [
+  { name: 'tutorial: constructEvent + one INSERT', url: tutorial.url, pid: tutorial.child.pid! },
+  { name: 'signature check and answer only', url: signatureOnly.url, pid: signatureOnly.child.pid! },
+  {
+    name: 'Paywire (projection included)',
+    url: `${paywire.url}/webhooks/stripe`,
+    pid: paywire.child.pid!,
+    projectedLog,
+  },
+  { name: 'Paywire, ingest alone', url: `${ingestOnly.url}/webhooks/stripe`, pid: ingestOnly.child.pid! },
+];
+
+async function caughtUp(log: pg.Client | undefined): Promise<void> {
+  while (log) {
+    const { rows } = await log.query<{ behind: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM stripe_events WHERE position >
+         COALESCE((SELECT max(position) FROM projector_checkpoints), 0)) AS behind`,
+    );
+    if (!rows[0].behind) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+let offset = 0;
+async function round(server: Server, concurrency: number, count: number): Promise<Round> {
+  const serverBefore = processCpuSeconds(server.pid, true);
+  const postgresBefore = cluster.cpuSeconds();
+  const result = await loadOverHttp(server.name, server.url, concurrency, count, (offset += 10_000_000));
+  await caughtUp(server.projectedLog);
+  return {
+    perSecond: result.perSecond,
+    server: ((processCpuSeconds(server.pid, true) - serverBefore) * 1000) / count,
+    postgres: ((cluster.cpuSeconds() - postgresBefore) * 1000) / count,
+  };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+for (const server of servers) await round(server, 16, 1000);
+const rows: Array<Array<string | number>> = [];
+const budgets: string[] = [];
+for (const concurrency of LEVELS) {
+  const rounds = new Map<Server, Round[]>(servers.map((server) => [server, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    const order = i % 2 === 0 ? servers : [...servers].reverse();
+    for (const server of order) rounds.get(server)!.push(await round(server, concurrency, COUNT));
+  }
+  const medians = new Map(
+    servers.map((server) => {
+      const of = (key: keyof Round) => median(rounds.get(server)!.map((r) => r[key]));
+      return [server, { perSecond: of('perSecond'), server: of('server'), postgres: of('postgres') }];
+    }),
+  );
+  const spent = (server: Server) => medians.get(server)!.server + medians.get(server)!.postgres;
+  const [tutorialHandler, signatureCheck, withProjection, ingestAlone] = servers;
+  for (const server of servers) {
+    const m = medians.get(server)!;
+    rows.push([
+      concurrency,
+      server.name,
+      m.perSecond,
+      (m.perSecond / medians.get(tutorialHandler)!.perSecond).toFixed(2),
+      m.server.toFixed(3),
+      m.postgres.toFixed(3),
+      spent(server).toFixed(3),
+    ]);
+  }
+  budgets.push(
+    `${concurrency} senders: ${TARGET}× the tutorial allows at most ${(spent(tutorialHandler) / TARGET).toFixed(2)} ms ` +
+      `of server and PostgreSQL CPU per event (its ${spent(tutorialHandler).toFixed(2)} / ${TARGET}); the signature check ` +
+      `and answer alone spend ${spent(signatureCheck).toFixed(2)}, Paywire's ingest alone ${spent(ingestAlone).toFixed(2)}, ` +
+      `Paywire with its projection ${spent(withProjection).toFixed(2)}`,
+  );
+}
+
+for (const server of [paywire, ingestOnly]) await server.stop();
+for (const child of [tutorial.child, signatureOnly.child]) child.kill();
+for (const client of [projectedLog, leaseHolder, admin]) await client.end();
+await cluster.destroy();
+
+console.log(
+  `\nMachine: ${machine()}; a PostgreSQL cluster of the run's own (default settings, fsync on); ` +
+    `medians of ${ROUNDS} alternating rounds of ${COUNT} events\n`,
+);
+console.log(
+  table(
+    [
+      'senders',
+      'what',
+      'events/s',
+      '× tutorial',
+      'server CPU ms/event',
+      'PostgreSQL CPU ms/event',
+      'server + PostgreSQL ms/event',
+    ],
+    rows,
+  ),
+);
+console.log(`\n${budgets.join('\n')}`);
