@@ -21,7 +21,7 @@ import { PROJECTOR_LEASE } from '../src/projections/billing.projector.js';
 import { loadOverHttp } from './http-load.js';
 import { ownPostgres } from './own-postgres.js';
 import { processCpuSeconds } from './process-cpu.js';
-import { machine, spawnPaywire, table } from './support.js';
+import { machine, projectionCaughtUp, spawnPaywire, table } from './support.js';
 import { spawnTutorial } from './tutorial-server.js';
 
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
@@ -92,24 +92,13 @@ const servers: Server[] = [
   { name: 'Paywire, ingest alone', url: `${ingestOnly.url}/webhooks/stripe`, pids: [ingestOnly.child.pid!] },
 ];
 
-async function caughtUp(log: pg.Client | undefined): Promise<void> {
-  while (log) {
-    const { rows } = await log.query<{ behind: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM stripe_events WHERE position >
-         COALESCE((SELECT max(position) FROM projector_checkpoints), 0)) AS behind`,
-    );
-    if (!rows[0].behind) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 let offset = 0;
 async function round(server: Server, concurrency: number, count: number): Promise<Round> {
   const serverCpu = () => server.pids.reduce((sum, pid) => sum + processCpuSeconds(pid, true), 0);
   const serverBefore = serverCpu();
   const postgresBefore = cluster.cpuSeconds();
   const result = await loadOverHttp(server.name, server.url, concurrency, count, (offset += 10_000_000));
-  await caughtUp(server.projectedLog);
+  if (server.projectedLog) await projectionCaughtUp(server.projectedLog);
   return {
     perSecond: result.perSecond,
     ackP50: result.p50,
@@ -118,7 +107,11 @@ async function round(server: Server, concurrency: number, count: number): Promis
   };
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length / 2;
+  return Number.isInteger(middle) ? (sorted[middle - 1] + sorted[middle]) / 2 : sorted[Math.floor(middle)];
+}
 
 for (const server of servers) await round(server, 16, 1000);
 const rows: Array<Array<string | number>> = [];

@@ -19,7 +19,7 @@ import { freePort } from './free-port.js';
 import { loadOverHttp } from './http-load.js';
 import { ownPostgres } from './own-postgres.js';
 import { processCpuSeconds } from './process-cpu.js';
-import { machine, spawnPaywire, table } from './support.js';
+import { machine, projectionCaughtUp, spawnPaywire, table } from './support.js';
 import { spawnTutorial } from './tutorial-server.js';
 
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16').split(',').map(Number);
@@ -147,14 +147,7 @@ const perEvent = (before: Totals, after: Totals, events: number) => ({
 });
 
 const caughtUp = async (db: pg.Client) => {
-  for (; projecting;) {
-    const { rows } = await db.query<{ behind: boolean }>(
-      `${OWN} SELECT EXISTS (SELECT 1 FROM stripe_events WHERE position >
-         COALESCE((SELECT max(position) FROM projector_checkpoints), 0)) AS behind`,
-    );
-    if (!rows[0].behind) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  if (projecting) await projectionCaughtUp(db, OWN);
 };
 
 // BENCH_PROJECTOR=off measures ingest alone: the benchmark holds the projector's lease, so Paywire never

@@ -249,6 +249,21 @@ export async function seedCustomerStates(databaseUrl: string, prefix: string, co
   }
 }
 
+/**
+ * Resolves once the projector has folded every event of the log `db` reads; `marker` prefixes the query
+ * (a comment that keeps it out of a statement table).
+ */
+export async function projectionCaughtUp(db: pg.ClientBase, marker = ''): Promise<void> {
+  for (;;) {
+    const { rows } = await db.query<{ behind: boolean }>(
+      `${marker} SELECT EXISTS (SELECT 1 FROM stripe_events WHERE position >
+         COALESCE((SELECT max(position) FROM projector_checkpoints), 0)) AS behind`,
+    );
+    if (!rows[0].behind) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export interface PaywireProcess {
   url: string;
   port: number;
