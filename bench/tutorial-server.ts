@@ -80,9 +80,10 @@ export async function spawnTutorial(
     ],
     { env: { ...process.env, DATABASE_URL: databaseUrl }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const line = await new Promise<string>((resolve) =>
-    child.stdout.once('data', (data) => resolve(String(data))),
-  );
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout.once('data', (data) => resolve(String(data)));
+    child.once('exit', (code) => reject(new Error(`the tutorial server exited (${code}) before listening`)));
+  });
   return { child, url: (JSON.parse(line) as { url: string }).url };
 }
 
