@@ -21,7 +21,7 @@ import { PROJECTOR_LEASE } from '../src/projections/billing.projector.js';
 import { loadOverHttp } from './http-load.js';
 import { ownPostgres } from './own-postgres.js';
 import { processCpuSeconds } from './process-cpu.js';
-import { machine, projectionCaughtUp, spawnPaywire, table } from './support.js';
+import { machine, median, projectionCaughtUp, spawnPaywire, table } from './support.js';
 import { spawnTutorial } from './tutorial-server.js';
 
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number);
@@ -107,12 +107,6 @@ async function round(server: Server, concurrency: number, count: number): Promis
   };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return Number.isInteger(middle) ? (sorted[middle - 1] + sorted[middle]) / 2 : sorted[Math.floor(middle)];
-}
-
 for (const server of servers) await round(server, 16, 1000);
 const rows: Array<Array<string | number>> = [];
 const budgets: string[] = [];
@@ -138,7 +132,7 @@ for (const concurrency of LEVELS) {
     rows.push([
       concurrency,
       server.name,
-      m.perSecond,
+      Math.round(m.perSecond),
       (m.perSecond / medians.get(tutorialHandler)!.perSecond).toFixed(2),
       m.ackP50.toFixed(2),
       m.server.toFixed(3),

@@ -4,7 +4,7 @@
  * server is the built one, as its own process, started three times per size; RSS is read from /proc
  * once it is ready and again 2 s later, so that anything it loaded per customer at start would show.
  */
-import { freshDatabase, machine, seedCustomerStates, spawnPaywire, table } from './support.js';
+import { freshDatabase, machine, median, seedCustomerStates, spawnPaywire, table } from './support.js';
 
 const LARGE = Number(process.env.BENCH_STARTUP_CUSTOMERS ?? 100_000);
 const RUNS = 3;
@@ -31,7 +31,6 @@ for (const customers of [10_000, LARGE]) {
   await seedCustomerStates(db.url, 'cus_start', customers);
   const runs = [];
   for (let i = 0; i < RUNS; i++) runs.push(await startOnce(db.url));
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   rows.push([
     customers.toLocaleString('en-US'),
     runs.map((run) => (run.readyMs / 1000).toFixed(2)).join(', '),
